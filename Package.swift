@@ -1,0 +1,53 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "bgfetch",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "bgfetchd", targets: ["bgfetchd"]),
+        .executable(name: "bgfetchctl", targets: ["bgfetchctl"]),
+        .library(name: "BackgroundFetch", targets: ["BackgroundFetch"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CDBus",
+            pkgConfig: "dbus-1",
+            providers: [.apt(["libdbus-1-dev"])]
+        ),
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
+        .target(name: "DBus", dependencies: ["CDBus"]),
+        .target(
+            name: "BackgroundFetchCore",
+            dependencies: ["CSQLite", .product(name: "Logging", package: "swift-log")]
+        ),
+        .executableTarget(
+            name: "bgfetchd",
+            dependencies: [
+                "DBus", "BackgroundFetchCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(name: "BackgroundFetch", dependencies: ["DBus"]),
+        .executableTarget(
+            name: "bgfetchctl",
+            dependencies: [
+                "BackgroundFetch", "DBus",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "DBusTests", dependencies: ["DBus"]),
+        .testTarget(name: "BackgroundFetchCoreTests", dependencies: ["BackgroundFetchCore"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["DBus", "BackgroundFetch"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,141 @@
+import CDBus
+
+/// A D-Bus message: a method call, a reply, an error or a signal.
+///
+/// The class owns one libdbus message and releases it when it goes. A message
+/// is built, then sent; libdbus locks it when sent, so sharing one across
+/// threads afterwards is safe.
+public final class Message: @unchecked Sendable {
+    public enum Kind: Sendable, Equatable {
+        case methodCall, methodReturn, error, signal, invalid
+    }
+
+    let raw: OpaquePointer
+
+    /// Takes over one reference to `raw`.
+    init(owning raw: OpaquePointer) {
+        self.raw = raw
+    }
+
+    deinit { dbus_message_unref(raw) }
+
+    // MARK: Construction
+
+    public static func methodCall(
+        destination: String?, path: String, interface: String?, member: String, _ arguments: [DBusValue] = []
+    ) throws(DBusError) -> Message {
+        try checkPath(path)
+        try checkMember(member)
+        if let interface { try checkInterface(interface) }
+        if let destination { try checkBusName(destination) }
+        guard let raw = dbus_message_new_method_call(destination, path, interface, member) else {
+            throw DBusError(DBusError.Name.noMemory, "out of memory")
+        }
+        let message = Message(owning: raw)
+        try message.append(arguments)
+        return message
+    }
+
+    public static func signal(
+        path: String, interface: String, member: String, destination: String? = nil, _ arguments: [DBusValue] = []
+    ) throws(DBusError) -> Message {
+        try checkPath(path)
+        try checkMember(member)
+        try checkInterface(interface)
+        guard let raw = dbus_message_new_signal(path, interface, member) else {
+            throw DBusError(DBusError.Name.noMemory, "out of memory")
+        }
+        let message = Message(owning: raw)
+        if let destination {
+            try checkBusName(destination)
+            dbus_message_set_destination(raw, destination)
+        }
+        try message.append(arguments)
+        return message
+    }
+
+    /// The successful reply to this method call.
+    public func makeReply(_ arguments: [DBusValue] = []) throws(DBusError) -> Message {
+        guard let raw = dbus_message_new_method_return(raw) else {
+            throw DBusError(DBusError.Name.noMemory, "out of memory")
+        }
+        let reply = Message(owning: raw)
+        try reply.append(arguments)
+        return reply
+    }
+
+    /// The error reply to this method call.
+    public func makeErrorReply(_ error: DBusError) -> Message? {
+        let name = Message.isValidErrorName(error.name) ? error.name : DBusError.Name.failed
+        guard let raw = dbus_message_new_error(raw, name, error.message) else { return nil }
+        return Message(owning: raw)
+    }
+
+    // MARK: Header fields
+
+    public var kind: Kind {
+        switch dbus_message_get_type(raw) {
+        case DBUS_MESSAGE_TYPE_METHOD_CALL: .methodCall
+        case DBUS_MESSAGE_TYPE_METHOD_RETURN: .methodReturn
+        case DBUS_MESSAGE_TYPE_ERROR: .error
+        case DBUS_MESSAGE_TYPE_SIGNAL: .signal
+        default: .invalid
+        }
+    }
+
+    public var sender: String? { dbus_message_get_sender(raw).map { String(cString: $0) } }
+    public var destination: String? { dbus_message_get_destination(raw).map { String(cString: $0) } }
+    public var path: String? { dbus_message_get_path(raw).map { String(cString: $0) } }
+    public var interface: String? { dbus_message_get_interface(raw).map { String(cString: $0) } }
+    public var member: String? { dbus_message_get_member(raw).map { String(cString: $0) } }
+    public var errorName: String? { dbus_message_get_error_name(raw).map { String(cString: $0) } }
+    public var signature: String { dbus_message_get_signature(raw).map { String(cString: $0) } ?? "" }
+    public var serial: UInt32 { dbus_message_get_serial(raw) }
+    public var replySerial: UInt32 { dbus_message_get_reply_serial(raw) }
+    public var expectsReply: Bool { dbus_message_get_no_reply(raw) == 0 }
+
+    /// Asks the bus not to start a service for this call.
+    public var autoStart: Bool {
+        get { dbus_message_get_auto_start(raw) != 0 }
+        set { dbus_message_set_auto_start(raw, newValue ? 1 : 0) }
+    }
+
+    /// The message's arguments, decoded.
+    public var arguments: [DBusValue] { Marshalling.decode(raw) }
+
+    /// For an error message, the error it carries.
+    public var error: DBusError? {
+        guard kind == .error else { return nil }
+        let text = arguments.first?.stringValue ?? ""
+        return DBusError(errorName ?? DBusError.Name.failed, text)
+    }
+
+    public func append(_ arguments: [DBusValue]) throws(DBusError) {
+        guard !arguments.isEmpty else { return }
+        try Marshalling.encode(arguments, into: raw)
+    }
+}
+
+// MARK: - Validation of names
+
+extension Message {
+    public static func isValidPath(_ s: String) -> Bool { dbus_validate_path(s, nil) != 0 }
+    public static func isValidInterface(_ s: String) -> Bool { dbus_validate_interface(s, nil) != 0 }
+    public static func isValidMember(_ s: String) -> Bool { dbus_validate_member(s, nil) != 0 }
+    public static func isValidBusName(_ s: String) -> Bool { dbus_validate_bus_name(s, nil) != 0 }
+    public static func isValidErrorName(_ s: String) -> Bool { dbus_validate_error_name(s, nil) != 0 }
+    public static func isValidSignature(_ s: String) -> Bool { dbus_signature_validate(s, nil) != 0 }
+
+    static func checkPath(_ s: String) throws(DBusError) {
+        guard isValidPath(s) else { throw .invalidArgs("invalid object path '\(s)'") }
+    }
+    static func checkInterface(_ s: String) throws(DBusError) {
+        guard isValidInterface(s) else { throw .invalidArgs("invalid interface name '\(s)'") }
+    }
+    static func checkMember(_ s: String) throws(DBusError) {
+        guard isValidMember(s) else { throw .invalidArgs("invalid member name '\(s)'") }
+    }
+    static func checkBusName(_ s: String) throws(DBusError) {
+        guard isValidBusName(s) else { throw .invalidArgs("invalid bus name '\(s)'") }
+    }
+}

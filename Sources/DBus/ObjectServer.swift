@@ -1,0 +1,151 @@
+/// Serves one object path from its interface declarations.
+///
+/// Every method call that reaches it gets exactly one reply: the handler's
+/// return, the error it threw, or a standard error for an unknown object,
+/// interface, member or signature. It answers `Introspectable` and
+/// `Properties` for the object and introspects the paths above it, so tools
+/// like `busctl tree` can walk down to it. (libdbus answers `Peer` itself.)
+public final class ObjectServer: Sendable {
+    public let path: String
+    public let interfaces: [DBusInterface]
+    private let methods: [String: [String: DBusMethod]]
+
+    public init(path: String, interfaces: [DBusInterface]) {
+        self.path = path
+        self.interfaces = interfaces
+        var methods: [String: [String: DBusMethod]] = [:]
+        for interface in interfaces {
+            methods[interface.name] = Dictionary(interface.methods.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        }
+        self.methods = methods
+    }
+
+    /// Handles a message if it is a method call; returns the reply to send
+    /// (nil when the call asked for none or the message is not a call).
+    public func reply(to message: Message) -> Message? {
+        guard message.kind == .methodCall else { return nil }
+        let reply: Message?
+        do throws(DBusError) {
+            reply = try message.makeReply(try dispatch(message))
+        } catch {
+            reply = message.makeErrorReply(error)
+        }
+        return message.expectsReply ? reply : nil
+    }
+
+    private func dispatch(_ message: Message) throws(DBusError) -> [DBusValue] {
+        let messagePath = message.path ?? ""
+        let member = message.member ?? ""
+        guard messagePath == path else {
+            if let children = childNode(of: messagePath) {
+                return try introspectParent(message, member: member, child: children)
+            }
+            throw DBusError(DBusError.Name.unknownObject, "no object at path '\(messagePath)'")
+        }
+        let interfaceName = message.interface
+        switch interfaceName {
+        case "org.freedesktop.DBus.Introspectable":
+            guard member == "Introspect" else { throw unknownMethod(member, interfaceName) }
+            try expect(message, "", member)
+            return [.string(interfaces.introspectionXML())]
+        case "org.freedesktop.DBus.Properties":
+            return try properties(message, member: member)
+        case nil:
+            // No interface field: the member must be unique among our interfaces.
+            let matches = methods.values.compactMap { $0[member] }
+            guard matches.count == 1, let method = matches.first else {
+                if matches.isEmpty, member == "Introspect" {
+                    return [.string(interfaces.introspectionXML())]
+                }
+                throw matches.isEmpty
+                    ? unknownMethod(member, nil)
+                    : DBusError(DBusError.Name.unknownMethod, "member '\(member)' is ambiguous without an interface")
+            }
+            return try call(method, message)
+        case let name?:
+            guard let table = methods[name] else {
+                throw DBusError(DBusError.Name.unknownInterface, "object '\(path)' has no interface '\(name)'")
+            }
+            guard let method = table[member] else { throw unknownMethod(member, name) }
+            return try call(method, message)
+        }
+    }
+
+    private func call(_ method: DBusMethod, _ message: Message) throws(DBusError) -> [DBusValue] {
+        try expect(message, method.inputSignature, method.name)
+        return try method.handler(MethodCall(message: message, arguments: message.arguments, sender: message.sender ?? ""))
+    }
+
+    private func expect(_ message: Message, _ signature: String, _ member: String) throws(DBusError) {
+        let actual = message.signature
+        guard actual == signature else {
+            throw .invalidArgs("\(member) takes arguments of signature '\(signature)', not '\(actual)'")
+        }
+    }
+
+    private func unknownMethod(_ member: String, _ interface: String?) -> DBusError {
+        DBusError(
+            DBusError.Name.unknownMethod,
+            "no method '\(member)'" + (interface.map { " in interface '\($0)'" } ?? "") + " at '\(path)'")
+    }
+
+    // MARK: Properties
+
+    private func properties(_ message: Message, member: String) throws(DBusError) -> [DBusValue] {
+        let arguments = message.arguments
+        switch member {
+        case "Get":
+            try expect(message, "ss", member)
+            let property = try findProperty(arguments[0].stringValue ?? "", arguments[1].stringValue ?? "")
+            return [.variant(property.get())]
+        case "GetAll":
+            try expect(message, "s", member)
+            let name = arguments[0].stringValue ?? ""
+            let interface = try findInterface(name)
+            var all: [String: DBusValue] = [:]
+            for property in interface?.properties ?? [] { all[property.name] = property.get() }
+            return [.vardict(all)]
+        case "Set":
+            try expect(message, "ssv", member)
+            let property = try findProperty(arguments[0].stringValue ?? "", arguments[1].stringValue ?? "")
+            throw DBusError(DBusError.Name.propertyReadOnly, "property '\(property.name)' is read-only")
+        default:
+            throw unknownMethod(member, "org.freedesktop.DBus.Properties")
+        }
+    }
+
+    /// The interface by name; an empty name means none (GetAll of all).
+    private func findInterface(_ name: String) throws(DBusError) -> DBusInterface? {
+        if name.isEmpty { return nil }
+        guard let interface = interfaces.first(where: { $0.name == name }) else {
+            throw DBusError(DBusError.Name.unknownInterface, "object '\(path)' has no interface '\(name)'")
+        }
+        return interface
+    }
+
+    private func findProperty(_ interfaceName: String, _ name: String) throws(DBusError) -> DBusProperty {
+        let candidates = try findInterface(interfaceName).map { [$0] } ?? interfaces
+        guard let property = candidates.lazy.flatMap(\.properties).first(where: { $0.name == name }) else {
+            throw DBusError(DBusError.Name.unknownProperty, "no property '\(name)'" + (interfaceName.isEmpty ? "" : " in interface '\(interfaceName)'"))
+        }
+        return property
+    }
+
+    // MARK: Paths above the object
+
+    /// For a path above ours, the name of the next node down.
+    private func childNode(of ancestor: String) -> String? {
+        let prefix = ancestor == "/" ? "/" : ancestor + "/"
+        guard path.hasPrefix(prefix) else { return nil }
+        return path.dropFirst(prefix.count).split(separator: "/").first.map(String.init)
+    }
+
+    private func introspectParent(_ message: Message, member: String, child: String) throws(DBusError) -> [DBusValue] {
+        guard member == "Introspect", message.interface == nil || message.interface == "org.freedesktop.DBus.Introspectable"
+        else {
+            throw DBusError(DBusError.Name.unknownObject, "no object at path '\(message.path ?? "")'")
+        }
+        try expect(message, "", member)
+        return [.string([DBusInterface]().introspectionXML(children: [child]))]
+    }
+}
