@@ -1,0 +1,116 @@
+/// Requesting, delivering, finishing and expiring fetches.
+extension FetchEngine {
+    /// Opens a fetch for `task` unless one is open, and delivers it if it can.
+    /// Returns the request id.
+    @discardableResult
+    func requestFetch(_ task: inout TaskRecord, now: Int64, change: inout EngineChange) -> UInt64 {
+        if let outstanding = task.outstanding { return outstanding.requestID }
+        let id = change.allocateRequestID()
+        task.outstanding = TaskRecord.Outstanding(requestID: id, requestedAt: now, deadline: 0, destination: "")
+        change.batch.history[id] = HistoryEntry(requestID: id, task: task.key, requestedAt: now, finishedAt: 0, result: nil)
+        deliverIfPossible(&task, now: now, change: &change)
+        return id
+    }
+
+    /// Sends a waiting fetch to the task's connection, or starts the app by
+    /// bus activation; with neither, the fetch stays pending.
+    func deliverIfPossible(_ task: inout TaskRecord, now: Int64, change: inout EngineChange) {
+        guard var outstanding = task.outstanding, outstanding.deadline == 0 else { return }
+        let event: EngineEvent
+        if let binding = task.binding {
+            outstanding.destination = binding
+            event = .fetchRequested(destination: binding, task: task.key, requestID: outstanding.requestID)
+        } else if isActivatable(task.key.app) {
+            outstanding.destination = task.key.app.appID
+            event = .activateAndRequest(task: task.key, requestID: outstanding.requestID)
+        } else {
+            return
+        }
+        outstanding.deadline = now + .seconds(config.fetchTimeout)
+        task.outstanding = outstanding
+        task.lastFetch = now
+        task.fetchCount += 1
+        change.events.append(event)
+        change.batch.save(task)
+    }
+
+    /// Closes the task's open fetch with `result`; `finishedAt` 0 means it expired.
+    func finishOutstanding(_ task: inout TaskRecord, result: FetchResult, finishedAt: Int64, change: inout EngineChange) {
+        guard let outstanding = task.outstanding else { return }
+        task.outstanding = nil
+        task.lastResult = result
+        if result == .failed {
+            task.failureCount += 1
+            task.consecutiveFailures += 1
+        } else {
+            task.consecutiveFailures = 0
+        }
+        change.batch.history[outstanding.requestID] = HistoryEntry(
+            requestID: outstanding.requestID, task: task.key, requestedAt: outstanding.requestedAt,
+            finishedAt: finishedAt, result: result)
+        change.batch.save(task)
+    }
+
+    /// A task that may fire on schedule now.
+    func isSchedulable(_ task: TaskRecord) -> Bool {
+        !task.dormant && task.outstanding == nil && status(of: task.key.app) == .available
+    }
+
+    func computeNextDeadline() -> Int64? {
+        var earliestExpiry: Int64?
+        var candidates: [Batching.Candidate] = []
+        for byName in tasks.values {
+            for task in byName.values {
+                if let outstanding = task.outstanding, outstanding.deadline > 0 {
+                    earliestExpiry = min(earliestExpiry ?? outstanding.deadline, outstanding.deadline)
+                } else if isSchedulable(task) {
+                    candidates.append(Batching.Candidate(due: dueTime(of: task), interval: effectiveInterval(of: task)))
+                }
+            }
+        }
+        let wake = Batching.wakeTime(candidates)
+        switch (earliestExpiry, wake) {
+        case (let a?, let b?): return min(a, b)
+        case (let a?, nil): return a
+        case (nil, let b?): return b
+        case (nil, nil): return nil
+        }
+    }
+
+    /// Expires fetches past their deadline and fires every task due by now.
+    /// The host calls it when the timer for ``nextDeadline()`` goes off.
+    public func fireDue() throws(FetchError) {
+        let now = clock.now()
+        var change = makeChange()
+        for byName in tasks.values {
+            for var task in byName.values {
+                if let outstanding = task.outstanding, outstanding.deadline > 0 {
+                    guard outstanding.deadline <= now else { continue }
+                    finishOutstanding(&task, result: .failed, finishedAt: 0, change: &change)
+                    change.events.append(
+                        .fetchExpired(destination: outstanding.destination, task: task.key, requestID: outstanding.requestID))
+                    change.events.append(.fetchFinished(task: task.key, requestID: outstanding.requestID, result: .failed))
+                } else if isSchedulable(task), dueTime(of: task) <= now {
+                    requestFetch(&task, now: now, change: &change)
+                    change.batch.save(task)
+                }
+            }
+        }
+        try commit(change)
+    }
+
+    /// Bus activation of the task's app failed: the fetch waits as pending.
+    public func activationFailed(task key: TaskKey, requestID: UInt64) {
+        guard var task = task(key), var outstanding = task.outstanding, outstanding.requestID == requestID else { return }
+        outstanding.deadline = 0
+        outstanding.destination = ""
+        task.outstanding = outstanding
+        var change = makeChange()
+        change.batch.save(task)
+        do {
+            try commit(change)
+        } catch {
+            logger.error("cannot store a failed activation", metadata: ["task": "\(key)", "error": "\(error)"])
+        }
+    }
+}

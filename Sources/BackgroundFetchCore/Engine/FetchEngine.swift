@@ -1,0 +1,201 @@
+import Logging
+
+/// The service's state and rules: tasks, app switches, scheduling and
+/// delivery, with every change stored before it is acknowledged.
+///
+/// It knows nothing of D-Bus. Its host calls it on one thread, turns its
+/// ``EngineEvent``s into signals, and arms one timer for ``nextDeadline()``.
+public final class FetchEngine {
+    public let config: DaemonConfig
+    let store: TaskStore
+    let clock: WallClock
+    let logger: Logger
+
+    /// Receives what to send, after each change is stored.
+    public var onEvent: (EngineEvent) -> Void = { _ in }
+    /// Whether an app can be started by bus activation (its id is an activatable name).
+    public var isActivatable: (AppKey) -> Bool = { _ in false }
+
+    var tasks: [AppKey: [String: TaskRecord]] = [:]
+    var apps: [AppKey: AppSettings] = [:]
+    private var tasksByConnection: [String: Set<TaskKey>] = [:]
+    private var tasksByRequest: [UInt64: TaskKey] = [:]
+    private var tasksPerUser: [UInt32: Int] = [:]
+    private(set) var nextRequestID: UInt64 = 1
+    private var cachedDeadline: Int64?? = nil
+
+    public init(config: DaemonConfig, store: TaskStore, clock: WallClock, logger: Logger = Logger(label: "bgfetch.engine")) {
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.logger = logger
+    }
+
+    // MARK: Start
+
+    /// Loads what was stored and applies the boot rules.
+    ///
+    /// After a new boot (the boot id changed) bindings are gone:
+    /// `stopOnTerminate` tasks are removed, `startOnBoot` tasks carry on, the
+    /// others turn `dormant`. Within the same boot, a binding whose connection
+    /// is no longer on the bus (or is now another app) is treated as if the
+    /// daemon had seen it leave.
+    public func restore(bootID: String, isStillConnected: (String, AppKey) -> Bool) throws(FetchError) {
+        let state = try store.load()
+        for app in state.apps { apps[app.app] = app }
+        for task in state.tasks { put(task) }
+        nextRequestID = state.nextRequestID
+
+        var change = makeChange()
+        let newBoot = state.bootID != bootID
+        if newBoot {
+            change.batch.bootID = bootID
+            if state.bootID != nil { logger.info("new boot: resuming startOnBoot tasks only", metadata: ["boot": "\(bootID)"]) }
+        }
+        for task in allTaskRecords() {
+            var task = task
+            if newBoot {
+                guard !task.options.stopOnTerminate else {
+                    change.batch.delete(task.key)
+                    continue
+                }
+                task.binding = nil
+                if let outstanding = task.outstanding, outstanding.deadline > 0 {
+                    // The fetch was in flight when the machine went down.
+                    finishOutstanding(&task, result: .failed, finishedAt: 0, change: &change)
+                }
+                if !task.options.startOnBoot {
+                    task.dormant = true
+                    task.outstanding = nil
+                }
+                change.batch.save(task)
+            } else if let binding = task.binding, !isStillConnected(binding, task.key.app) {
+                if task.options.stopOnTerminate {
+                    change.batch.delete(task.key)
+                } else {
+                    task.binding = nil
+                    change.batch.save(task)
+                }
+            }
+        }
+        try commit(change)
+        logger.info("restored", metadata: ["tasks": "\(tasksByKeyCount)", "apps": "\(apps.count)"])
+    }
+
+    var tasksByKeyCount: Int { tasksPerUser.values.reduce(0, +) }
+
+    // MARK: Rules shared by the calls
+
+    /// The status of `app`: the administrator's restriction wins over the
+    /// user's switches.
+    public func status(of app: AppKey) -> FetchStatus {
+        if config.restrictedApps.contains(app.appID) { return .restricted }
+        if apps[app]?.enabled == false { return .denied }
+        if apps[AppKey(uid: app.uid, appID: AppKey.everyApp)]?.enabled == false { return .denied }
+        return .available
+    }
+
+    func requireAvailable(_ app: AppKey) throws(FetchError) {
+        switch status(of: app) {
+        case .available: return
+        case .denied: throw FetchError(.denied, "background fetch is switched off for app '\(app.appID)'")
+        case .restricted: throw FetchError(.restricted, "the administrator restricts background fetch for app '\(app.appID)'")
+        }
+    }
+
+    /// The interval the options and floors give.
+    public func effectiveInterval(of task: TaskRecord) -> UInt32 {
+        max(task.options.minimumInterval, apps[task.key.app]?.minimumInterval ?? 0, config.minimumIntervalFloor)
+    }
+
+    /// When the task's next fetch is due: its last fetch (or its
+    /// registration) plus the effective interval, backed off after failures.
+    public func dueTime(of task: TaskRecord) -> Int64 {
+        let base = task.lastFetch > 0 ? task.lastFetch : task.registeredAt
+        return base + Backoff.delay(interval: effectiveInterval(of: task), consecutiveFailures: task.consecutiveFailures)
+    }
+
+    func state(of task: TaskRecord) -> TaskState {
+        if task.hasRunningFetch { return .running }
+        if task.dormant { return .dormant }
+        if status(of: task.key.app) != .available { return .paused }
+        if task.hasPendingFetch { return .pending }
+        return .scheduled
+    }
+
+    func info(of task: TaskRecord) -> TaskInfo {
+        let state = state(of: task)
+        return TaskInfo(
+            key: task.key, options: task.options, effectiveInterval: effectiveInterval(of: task), state: state,
+            nextFetch: state == .scheduled ? dueTime(of: task) : 0, lastFetch: task.lastFetch,
+            lastResult: task.lastResult, fetchCount: task.fetchCount, failureCount: task.failureCount)
+    }
+
+    func task(_ key: TaskKey) -> TaskRecord? { tasks[key.app]?[key.name] }
+
+    func existingTask(_ key: TaskKey) throws(FetchError) -> TaskRecord {
+        guard let task = task(key) else { throw .noSuchTask(key) }
+        return task
+    }
+
+    func allTaskRecords() -> [TaskRecord] { tasks.values.flatMap(\.values) }
+
+    // MARK: Changing state
+
+    func makeChange() -> EngineChange { EngineChange(nextRequestID: nextRequestID) }
+
+    /// Stores `change`, then applies it in memory, then sends its events.
+    /// If storing fails nothing changes.
+    func commit(_ change: EngineChange) throws(FetchError) {
+        try store.commit(change.batch)
+        for key in change.batch.deletedTasks { remove(key) }
+        for task in change.batch.savedTasks.values { put(task) }
+        for app in change.batch.savedApps.values { apps[app.app] = app }
+        if let next = change.batch.nextRequestID { nextRequestID = next }
+        cachedDeadline = nil
+        for event in change.events { onEvent(event) }
+    }
+
+    private func put(_ task: TaskRecord) {
+        if let old = self.task(task.key) {
+            unindex(old)
+        } else {
+            tasksPerUser[task.key.app.uid, default: 0] += 1
+        }
+        tasks[task.key.app, default: [:]][task.key.name] = task
+        if let binding = task.binding { tasksByConnection[binding, default: []].insert(task.key) }
+        if let outstanding = task.outstanding { tasksByRequest[outstanding.requestID] = task.key }
+    }
+
+    private func remove(_ key: TaskKey) {
+        guard let old = task(key) else { return }
+        unindex(old)
+        tasks[key.app]?[key.name] = nil
+        if tasks[key.app]?.isEmpty == true { tasks[key.app] = nil }
+        tasksPerUser[key.app.uid, default: 1] -= 1
+        if tasksPerUser[key.app.uid] == 0 { tasksPerUser[key.app.uid] = nil }
+    }
+
+    private func unindex(_ task: TaskRecord) {
+        if let binding = task.binding {
+            tasksByConnection[binding]?.remove(task.key)
+            if tasksByConnection[binding]?.isEmpty == true { tasksByConnection[binding] = nil }
+        }
+        if let outstanding = task.outstanding { tasksByRequest[outstanding.requestID] = nil }
+    }
+
+    func taskCount(uid: UInt32) -> Int { tasksPerUser[uid] ?? 0 }
+    func taskKey(forRequest id: UInt64) -> TaskKey? { tasksByRequest[id] }
+    func taskKeys(boundTo connection: String) -> Set<TaskKey> { tasksByConnection[connection] ?? [] }
+
+    /// The earliest time the engine has something to do, cached until the next change.
+    public func nextDeadline() -> Int64? {
+        if let cached = cachedDeadline { return cached }
+        let computed = computeNextDeadline()
+        cachedDeadline = .some(computed)
+        return computed
+    }
+
+    /// Every connection that has tasks bound to it.
+    public var boundConnections: [String] { Array(tasksByConnection.keys) }
+}

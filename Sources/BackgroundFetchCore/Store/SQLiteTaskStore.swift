@@ -1,0 +1,243 @@
+import CSQLite
+import Foundation
+import Logging
+
+/// The durable store: one SQLite database in the state directory.
+///
+/// WAL journal with `synchronous=FULL`: a commit returns only after the log
+/// is on disk, so an acknowledged change survives `kill -9` and power loss.
+public final class SQLiteTaskStore: TaskStore {
+    public static let fileName = "bgfetch.db"
+    static let schemaVersion: Int64 = 1
+    /// Rows of history kept for each task.
+    public static let historyPerTask = 100
+
+    private let database: SQLiteDatabase
+    public let path: String
+
+    /// Opens (creating or migrating) the database in `directory`.
+    ///
+    /// A damaged database is moved aside as `bgfetch.db.corrupt-<time>` with
+    /// an error in the log, and a new one is started: never silently replaced.
+    public init(directory: String, logger: Logger) throws(FetchError) {
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw .failed("cannot create the state directory \(directory): \(error.localizedDescription)")
+        }
+        path = (directory as NSString).appendingPathComponent(Self.fileName)
+        do {
+            database = try Self.openChecked(path: path)
+        } catch let error where error.isCorruption {
+            let aside = path + ".corrupt-\(Int(Date().timeIntervalSince1970))"
+            logger.error("the database is damaged; moving it aside", metadata: ["path": "\(path)", "to": "\(aside)", "error": "\(error)"])
+            for suffix in ["", "-wal", "-shm"] where FileManager.default.fileExists(atPath: path + suffix) {
+                try? FileManager.default.moveItem(atPath: path + suffix, toPath: aside + suffix)
+            }
+            do {
+                database = try Self.openChecked(path: path)
+            } catch {
+                throw .failed("cannot open a new database at \(path): \(error)")
+            }
+        } catch {
+            throw .failed("cannot open the database \(path): \(error)")
+        }
+    }
+
+    private static func openChecked(path: String) throws(SQLiteError) -> SQLiteDatabase {
+        let database = try SQLiteDatabase(path: path)
+        try database.execute("PRAGMA journal_mode=WAL")
+        try database.execute("PRAGMA synchronous=FULL")
+        try database.execute("PRAGMA foreign_keys=ON")
+        let check = try database.scalarText("PRAGMA quick_check")
+        guard check == "ok" else {
+            throw SQLiteError(code: SQLITE_CORRUPT, message: "quick_check: \(check ?? "no answer")")
+        }
+        try migrate(database)
+        return database
+    }
+
+    private static func migrate(_ database: SQLiteDatabase) throws(SQLiteError) {
+        var version: Int64 = 0
+        try database.run("PRAGMA user_version") { version = $0.int(0) }
+        guard version < schemaVersion else {
+            if version > schemaVersion {
+                throw SQLiteError(code: SQLITE_ERROR, message: "the database has schema \(version), newer than this bgfetchd (\(schemaVersion))")
+            }
+            return
+        }
+        try database.transaction { () throws(SQLiteError) in
+            if version < 1 {
+                try database.execute(
+                    """
+                    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+                    CREATE TABLE tasks (
+                        uid INTEGER NOT NULL, app_id TEXT NOT NULL, name TEXT NOT NULL,
+                        minimum_interval INTEGER NOT NULL, stop_on_terminate INTEGER NOT NULL,
+                        start_on_boot INTEGER NOT NULL, registered_at INTEGER NOT NULL,
+                        last_fetch INTEGER NOT NULL, last_result INTEGER NOT NULL,
+                        fetch_count INTEGER NOT NULL, failure_count INTEGER NOT NULL,
+                        consecutive_failures INTEGER NOT NULL, dormant INTEGER NOT NULL, binding TEXT,
+                        request_id INTEGER, requested_at INTEGER, deadline INTEGER, destination TEXT,
+                        PRIMARY KEY (uid, app_id, name)) WITHOUT ROWID;
+                    CREATE TABLE apps (
+                        uid INTEGER NOT NULL, app_id TEXT NOT NULL, enabled INTEGER NOT NULL,
+                        minimum_interval INTEGER, PRIMARY KEY (uid, app_id)) WITHOUT ROWID;
+                    CREATE TABLE history (
+                        request_id INTEGER PRIMARY KEY, uid INTEGER NOT NULL, app_id TEXT NOT NULL,
+                        name TEXT NOT NULL, requested_at INTEGER NOT NULL, finished_at INTEGER NOT NULL,
+                        result INTEGER NOT NULL);
+                    CREATE INDEX history_by_task ON history (uid, app_id, name, request_id);
+                    """)
+            }
+            try database.execute("PRAGMA user_version = \(schemaVersion)")
+        }
+    }
+
+    // MARK: TaskStore
+
+    public func load() throws(FetchError) -> StoredState {
+        var state = StoredState()
+        do {
+            try database.run(
+                """
+                SELECT uid, app_id, name, minimum_interval, stop_on_terminate, start_on_boot, registered_at,
+                       last_fetch, last_result, fetch_count, failure_count, consecutive_failures,
+                       dormant, binding, request_id, requested_at, deadline, destination
+                FROM tasks
+                """
+            ) { row in state.tasks.append(Self.task(from: row)) }
+            try database.run("SELECT uid, app_id, enabled, minimum_interval FROM apps") { row in
+                let app = AppKey(uid: UInt32(truncatingIfNeeded: row.int(0)), appID: row.text(1) ?? "")
+                let interval = row.isNull(3) ? nil : UInt32(truncatingIfNeeded: row.int(3))
+                state.apps.append(AppSettings(app: app, enabled: row.bool(2), minimumInterval: interval))
+            }
+            try database.run("SELECT key, value FROM meta") { row in
+                switch row.text(0) {
+                case "boot_id": state.bootID = row.text(1)
+                case "next_request_id": state.nextRequestID = UInt64(row.text(1) ?? "") ?? 1
+                default: break
+                }
+            }
+        } catch {
+            throw .failed("cannot read the database \(path): \(error)")
+        }
+        return state
+    }
+
+    private static func task(from row: SQLiteRow) -> TaskRecord {
+        let app = AppKey(uid: UInt32(truncatingIfNeeded: row.int(0)), appID: row.text(1) ?? "")
+        let options = TaskOptions(
+            minimumInterval: UInt32(truncatingIfNeeded: row.int(3)), stopOnTerminate: row.bool(4),
+            startOnBoot: row.bool(5))
+        var task = TaskRecord(
+            key: TaskKey(app: app, name: row.text(2) ?? ""), options: options, registeredAt: row.int(6))
+        task.lastFetch = row.int(7)
+        task.lastResult = FetchResult(rawValue: UInt32(truncatingIfNeeded: row.int(8)))
+        task.fetchCount = UInt64(bitPattern: row.int(9))
+        task.failureCount = UInt64(bitPattern: row.int(10))
+        task.consecutiveFailures = UInt32(truncatingIfNeeded: row.int(11))
+        task.dormant = row.bool(12)
+        task.binding = row.text(13)
+        if !row.isNull(14) {
+            task.outstanding = TaskRecord.Outstanding(
+                requestID: UInt64(bitPattern: row.int(14)), requestedAt: row.int(15), deadline: row.int(16),
+                destination: row.text(17) ?? "")
+        }
+        return task
+    }
+
+    public func commit(_ batch: StoreBatch) throws(FetchError) {
+        guard !batch.isEmpty else { return }
+        do {
+            try database.transaction { () throws(SQLiteError) in try write(batch) }
+        } catch {
+            throw .failed("the change could not be stored: \(error)")
+        }
+    }
+
+    private func write(_ batch: StoreBatch) throws(SQLiteError) {
+        for key in batch.deletedTasks {
+            let id: [SQLiteValue] = [.int(key.app.uid), .text(key.app.appID), .text(key.name)]
+            try database.run("DELETE FROM tasks WHERE uid = ? AND app_id = ? AND name = ?", id)
+            try database.run("DELETE FROM history WHERE uid = ? AND app_id = ? AND name = ?", id)
+        }
+        for task in batch.savedTasks.values {
+            let outstanding = task.outstanding
+            try database.run(
+                """
+                INSERT OR REPLACE INTO tasks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+                [
+                    .int(task.key.app.uid), .text(task.key.app.appID), .text(task.key.name),
+                    .int(task.options.minimumInterval), .bool(task.options.stopOnTerminate),
+                    .bool(task.options.startOnBoot), .integer(task.registeredAt), .integer(task.lastFetch),
+                    .int(task.lastResult?.rawValue ?? 0), .integer(Int64(bitPattern: task.fetchCount)),
+                    .integer(Int64(bitPattern: task.failureCount)), .int(task.consecutiveFailures),
+                    .bool(task.dormant),
+                    task.binding.map { .text($0) } ?? .null,
+                    outstanding.map { .integer(Int64(bitPattern: $0.requestID)) } ?? .null,
+                    outstanding.map { .integer($0.requestedAt) } ?? .null,
+                    outstanding.map { .integer($0.deadline) } ?? .null,
+                    outstanding.map { .text($0.destination) } ?? .null,
+                ])
+        }
+        for app in batch.savedApps.values {
+            try database.run(
+                "INSERT OR REPLACE INTO apps VALUES (?, ?, ?, ?)",
+                [.int(app.app.uid), .text(app.app.appID), .bool(app.enabled), app.minimumInterval.map { .int($0) } ?? .null])
+        }
+        var touched: Set<TaskKey> = []
+        for entry in batch.history.values.sorted(by: { $0.requestID < $1.requestID }) {
+            try database.run(
+                "INSERT OR REPLACE INTO history VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    .integer(Int64(bitPattern: entry.requestID)), .int(entry.task.app.uid), .text(entry.task.app.appID),
+                    .text(entry.task.name), .integer(entry.requestedAt), .integer(entry.finishedAt),
+                    .int(entry.result?.rawValue ?? 0),
+                ])
+            touched.insert(entry.task)
+        }
+        for key in touched {
+            try database.run(
+                """
+                DELETE FROM history WHERE request_id IN (
+                    SELECT request_id FROM history WHERE uid = ? AND app_id = ? AND name = ?
+                    ORDER BY request_id DESC LIMIT -1 OFFSET \(Self.historyPerTask))
+                """,
+                [.int(key.app.uid), .text(key.app.appID), .text(key.name)])
+        }
+        if let next = batch.nextRequestID {
+            try database.run("INSERT OR REPLACE INTO meta VALUES ('next_request_id', ?)", [.text(String(next))])
+        }
+        if let boot = batch.bootID {
+            try database.run("INSERT OR REPLACE INTO meta VALUES ('boot_id', ?)", [.text(boot)])
+        }
+    }
+
+    public func history(of task: TaskKey) throws(FetchError) -> [HistoryEntry] {
+        var entries: [HistoryEntry] = []
+        do {
+            try database.run(
+                """
+                SELECT request_id, requested_at, finished_at, result FROM history
+                WHERE uid = ? AND app_id = ? AND name = ? ORDER BY request_id
+                """,
+                [.int(task.app.uid), .text(task.app.appID), .text(task.name)]
+            ) { row in
+                entries.append(
+                    HistoryEntry(
+                        requestID: UInt64(bitPattern: row.int(0)), task: task, requestedAt: row.int(1),
+                        finishedAt: row.int(2), result: FetchResult(rawValue: UInt32(truncatingIfNeeded: row.int(3)))))
+            }
+        } catch {
+            throw .failed("cannot read the history: \(error)")
+        }
+        return entries
+    }
+
+    /// `PRAGMA integrity_check`, for tests and tools.
+    public func integrityCheck() throws(FetchError) -> String {
+        do { return try database.scalarText("PRAGMA integrity_check") ?? "" } catch { throw .failed("\(error)") }
+    }
+}

@@ -1,0 +1,84 @@
+/// What the service reads back at start.
+public struct StoredState: Sendable {
+    public var tasks: [TaskRecord] = []
+    public var apps: [AppSettings] = []
+    public var bootID: String? = nil
+    public var nextRequestID: UInt64 = 1
+
+    public init() {}
+}
+
+/// One atomic change to the store: all of it is written, or none.
+public struct StoreBatch: Sendable {
+    public var savedTasks: [TaskKey: TaskRecord] = [:]
+    public var deletedTasks: Set<TaskKey> = []
+    public var savedApps: [AppKey: AppSettings] = [:]
+    /// Rows written by request id (insert or replace).
+    public var history: [UInt64: HistoryEntry] = [:]
+    public var nextRequestID: UInt64? = nil
+    public var bootID: String? = nil
+
+    public init() {}
+
+    public var isEmpty: Bool {
+        savedTasks.isEmpty && deletedTasks.isEmpty && savedApps.isEmpty && history.isEmpty
+            && nextRequestID == nil && bootID == nil
+    }
+
+    public mutating func save(_ task: TaskRecord) {
+        deletedTasks.remove(task.key)
+        savedTasks[task.key] = task
+    }
+
+    public mutating func delete(_ key: TaskKey) {
+        savedTasks[key] = nil
+        deletedTasks.insert(key)
+    }
+}
+
+/// Where tasks, app settings and history live between runs.
+public protocol TaskStore: AnyObject {
+    func load() throws(FetchError) -> StoredState
+    /// Makes `batch` durable before returning, or throws and changes nothing.
+    func commit(_ batch: StoreBatch) throws(FetchError)
+    /// The task's recent fetches, oldest first.
+    func history(of task: TaskKey) throws(FetchError) -> [HistoryEntry]
+}
+
+/// A store that keeps everything in memory: for tests of the engine alone.
+public final class MemoryTaskStore: TaskStore {
+    public private(set) var state = StoredState()
+    public private(set) var historyRows: [UInt64: HistoryEntry] = [:]
+    public private(set) var commits = 0
+    /// When set, the next commit fails with it.
+    public var failNextCommit: FetchError?
+
+    public init() {}
+
+    public func load() throws(FetchError) -> StoredState { state }
+
+    public func commit(_ batch: StoreBatch) throws(FetchError) {
+        if let failure = failNextCommit {
+            failNextCommit = nil
+            throw failure
+        }
+        commits += 1
+        var tasks = Dictionary(uniqueKeysWithValues: state.tasks.map { ($0.key, $0) })
+        for key in batch.deletedTasks {
+            tasks[key] = nil
+            historyRows = historyRows.filter { $0.value.task != key }
+        }
+        for (key, task) in batch.savedTasks { tasks[key] = task }
+        state.tasks = tasks.values.sorted { $0.key < $1.key }
+        var apps = Dictionary(uniqueKeysWithValues: state.apps.map { ($0.app, $0) })
+        for (key, app) in batch.savedApps { apps[key] = app }
+        state.apps = apps.values.sorted { $0.app < $1.app }
+        for (id, row) in batch.history { historyRows[id] = row }
+        if let next = batch.nextRequestID { state.nextRequestID = next }
+        if let boot = batch.bootID { state.bootID = boot }
+    }
+
+    public func history(of task: TaskKey) throws(FetchError) -> [HistoryEntry] {
+        historyRows.values.filter { $0.task == task }.sorted { $0.requestID < $1.requestID }
+    }
+}

@@ -1,0 +1,119 @@
+import ArgumentParser
+import BackgroundFetchCore
+import DBus
+import Foundation
+import Glibc
+import Logging
+
+@main
+struct BGFetchD: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bgfetchd",
+        abstract: "The bgfetch background-fetch service (org.bgfetch.BackgroundFetch1).",
+        version: ServiceNames.version)
+
+    @Flag(help: "Serve the session bus (the default).") var session = false
+    @Flag(help: "Serve the system bus, for every user.") var system = false
+    @Option(help: ArgumentHelp("Serve the bus at this address.", valueName: "ADDRESS")) var address: String?
+    @Option(help: ArgumentHelp("Where the database lives.", valueName: "DIR")) var stateDir: String?
+    @Option(help: ArgumentHelp("The administrator's key file (default /etc/bgfetch/bgfetchd.conf if it exists).", valueName: "FILE"))
+    var config: String?
+    @Option(help: ArgumentHelp("The floor on every task's interval.", valueName: "SECONDS")) var minimumIntervalFloor: UInt32?
+    @Option(help: ArgumentHelp("Seconds an app has to answer a fetch.", valueName: "SECONDS")) var fetchTimeout: UInt32?
+    @Option(help: ArgumentHelp("Read the boot id from this file.", valueName: "FILE"))
+    var bootIdFile = "/proc/sys/kernel/random/boot_id"
+    @Option(help: ArgumentHelp("trace, debug, info, notice, warning, error or critical.", valueName: "LEVEL"))
+    var logLevel = "info"
+    @Flag(help: "Print the service's introspection XML and exit.") var printIntrospection = false
+
+    func validate() throws {
+        if [session, system, address != nil].filter({ $0 }).count > 1 {
+            throw ValidationError("choose one of --session, --system and --address")
+        }
+        if Logger.Level(rawValue: logLevel) == nil {
+            throw ValidationError("unknown log level '\(logLevel)'")
+        }
+        if let floor = minimumIntervalFloor, !TaskOptions.intervalRange.contains(floor) {
+            throw ValidationError("--minimum-interval-floor must be 1–604800")
+        }
+        if let timeout = fetchTimeout, !(1...3600).contains(timeout) {
+            throw ValidationError("--fetch-timeout must be 1–3600")
+        }
+    }
+
+    func run() throws {
+        let daemonConfig = try loadConfig()
+        if printIntrospection {
+            print(Daemon.introspectionXML(config: daemonConfig), terminator: "")
+            return
+        }
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "bgfetchd")
+
+        // Block the shutdown signals before any thread starts, then wait for them here.
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        sigaddset(&signals, SIGTERM)
+        sigaddset(&signals, SIGINT)
+        pthread_sigmask(SIG_BLOCK, &signals, nil)
+
+        let daemon: Daemon
+        do {
+            daemon = try Daemon(
+                settings: Daemon.Settings(
+                    bus: bus, config: daemonConfig, stateDirectory: try stateDirectory(), bootID: try bootID()),
+                logger: logger)
+        } catch let error as StartupError {
+            fail(error.description)
+        }
+        var received: Int32 = 0
+        sigwait(&signals, &received)
+        logger.info("shutting down", metadata: ["signal": "\(received)"])
+        daemon.shutdown()
+    }
+
+    private var bus: BusAddress {
+        if system { return .system }
+        if let address { return .address(address) }
+        return .session
+    }
+
+    private func loadConfig() throws -> DaemonConfig {
+        var result = DaemonConfig()
+        let path = config ?? (FileManager.default.fileExists(atPath: "/etc/bgfetch/bgfetchd.conf") ? "/etc/bgfetch/bgfetchd.conf" : nil)
+        if let path {
+            do { result = try DaemonConfig.load(path: path) } catch { fail("invalid config: \(error.description)") }
+        }
+        if let floor = minimumIntervalFloor { result.minimumIntervalFloor = floor }
+        if let timeout = fetchTimeout { result.fetchTimeout = timeout }
+        return result
+    }
+
+    private func stateDirectory() throws -> String {
+        if let stateDir { return stateDir }
+        if system { return "/var/lib/bgfetch" }
+        let environment = ProcessInfo.processInfo.environment
+        if let state = environment["XDG_STATE_HOME"], state.hasPrefix("/") { return state + "/bgfetch" }
+        let home = environment["HOME"] ?? NSHomeDirectory()
+        return home + "/.local/state/bgfetch"
+    }
+
+    private func bootID() throws -> String {
+        guard let text = try? String(contentsOfFile: bootIdFile, encoding: .utf8) else {
+            fail("cannot read the boot id from \(bootIdFile)")
+        }
+        let id = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !id.isEmpty else { fail("the boot id file \(bootIdFile) is empty") }
+        return id
+    }
+
+    private func fail(_ reason: String) -> Never {
+        FileHandle.standardError.write(Data("bgfetchd: \(reason)\n".utf8))
+        Glibc.exit(1)
+    }
+}

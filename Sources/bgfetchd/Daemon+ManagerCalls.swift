@@ -1,0 +1,63 @@
+import BackgroundFetchCore
+import DBus
+
+/// Handlers of the management interface. A caller acts on its own uid's apps;
+/// uid 0 acts on all and names another user's app as `UID/APP_ID`.
+extension Daemon {
+    func listTasks(_ call: MethodCall) throws(DBusError) -> [DBusValue] {
+        try run { () throws(FetchError) in
+            let caller = try registry.caller(call.sender)
+            let tasks = engine.listTasks(uid: caller.app.uid == 0 ? nil : caller.app.uid).map {
+                DBusValue.structure([.string($0.key.app.appID), .string($0.key.name), $0.vardict(includingUID: true)])
+            }
+            return [.array(element: "(ssa{sv})", tasks)]
+        }
+    }
+
+    func setAppEnabled(_ call: MethodCall) throws(DBusError) -> [DBusValue] {
+        try run { () throws(FetchError) in
+            let app = try targetApp(call, call.arguments[0].stringValue ?? "")
+            try engine.setAppEnabled(app, enabled: call.arguments[1].boolValue ?? true)
+            return []
+        }
+    }
+
+    func triggerTask(_ call: MethodCall) throws(DBusError) -> [DBusValue] {
+        try run { () throws(FetchError) in
+            let app = try targetApp(call, call.arguments[0].stringValue ?? "")
+            let key = TaskKey(app: app, name: call.arguments[1].stringValue ?? "")
+            return [.uint64(try engine.triggerTask(key))]
+        }
+    }
+
+    func getHistory(_ call: MethodCall) throws(DBusError) -> [DBusValue] {
+        try run { () throws(FetchError) in
+            let app = try targetApp(call, call.arguments[0].stringValue ?? "")
+            let key = TaskKey(app: app, name: call.arguments[1].stringValue ?? "")
+            let rows = try engine.history(key).map {
+                DBusValue.structure([
+                    .uint64(UInt64(max(0, $0.requestedAt))), .uint64(UInt64(max(0, $0.finishedAt))),
+                    .uint32($0.result?.rawValue ?? 0),
+                ])
+            }
+            return [.array(element: "(ttu)", rows)]
+        }
+    }
+
+    /// The app a management call names, checked against the caller's uid.
+    private func targetApp(_ call: MethodCall, _ argument: String) throws(FetchError) -> AppKey {
+        let caller = try registry.caller(call.sender)
+        guard let slash = argument.firstIndex(of: "/") else {
+            return AppKey(uid: caller.app.uid, appID: argument)
+        }
+        let uidText = argument[..<slash]
+        let appID = String(argument[argument.index(after: slash)...])
+        guard let uid = UInt32(uidText) else {
+            throw .invalidArgs("app id '\(argument)' is neither APP_ID nor UID/APP_ID")
+        }
+        guard caller.app.uid == 0 || uid == caller.app.uid else {
+            throw FetchError(.accessDenied, "uid \(caller.app.uid) may not manage apps of uid \(uid)")
+        }
+        return AppKey(uid: uid, appID: appID)
+    }
+}

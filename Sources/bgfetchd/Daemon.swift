@@ -1,0 +1,210 @@
+import BackgroundFetchCore
+import DBus
+import Glibc
+import Logging
+
+/// The service: the engine wired to the bus.
+///
+/// Everything here runs on the connection's thread (handlers, the timer, the
+/// idle hook), one thing at a time, which is why it may be shared with the
+/// connection's closures without locks.
+final class Daemon: @unchecked Sendable {
+    let connection: BusConnection
+    let engine: FetchEngine
+    let registry: CallerRegistry
+    let config: DaemonConfig
+    let logger: Logger
+    let broadcastsFinished: Bool
+    private var server: ObjectServer!
+    private var timer: LoopTimer!
+    private var armedDeadline: Int64?
+    private var activatable = ActivatableNames()
+
+    struct Settings {
+        var bus: BusAddress
+        var config: DaemonConfig
+        var stateDirectory: String
+        var bootID: String
+        var procRoot = "/proc"
+    }
+
+    /// Connects, restores the stored state and starts serving; the name is
+    /// requested last, once the object answers.
+    init(settings: Settings, logger: Logger) throws(StartupError) {
+        self.logger = logger
+        config = settings.config
+        broadcastsFinished = settings.bus != .system
+        do {
+            connection = try BusConnection.connect(settings.bus, threadName: "bgfetchd-bus")
+        } catch {
+            throw StartupError("cannot connect to \(settings.bus): \(error.message)")
+        }
+        let store: SQLiteTaskStore
+        do {
+            store = try SQLiteTaskStore(directory: settings.stateDirectory, logger: logger)
+        } catch {
+            throw StartupError(error.message)
+        }
+        engine = FetchEngine(config: config, store: store, clock: SystemClock(), logger: logger)
+        registry = CallerRegistry(connection: connection, resolver: AppIdentityResolver(procRoot: settings.procRoot))
+        server = ObjectServer(path: ServiceNames.objectPath, interfaces: Daemon.interfaces(serving: self, config: config))
+        do {
+            timer = try connection.makeTimer { [unowned self] in fire() }
+        } catch {
+            throw StartupError("cannot create a timer: \(error.message)")
+        }
+        engine.onEvent = { [unowned self] in send($0) }
+        engine.isActivatable = { [unowned self] in activatable.contains($0.appID, connection: connection) }
+
+        do {
+            try registry.start()
+        } catch {
+            throw StartupError("cannot follow bus names: \(error.message)")
+        }
+        do {
+            try engine.restore(bootID: settings.bootID) { [registry] binding, app in registry.app(of: binding) == app }
+        } catch {
+            throw StartupError(error.message)
+        }
+        connection.setMessageHandler { [unowned self] in handle($0) }
+        connection.setIdleHandler { [unowned self] in armTimer() }
+        connection.setDisconnectHandler { [logger] in
+            logger.critical("the bus connection is gone; exiting")
+            exit(1)
+        }
+        let owned: BusConnection.NameRequestResult
+        do {
+            owned = try connection.requestName(ServiceNames.busName)
+        } catch {
+            throw StartupError("cannot request the name \(ServiceNames.busName): \(error.message)")
+        }
+        guard owned == .primaryOwner || owned == .alreadyOwner else {
+            throw StartupError("the name \(ServiceNames.busName) is already owned on \(settings.bus)")
+        }
+        logger.info("serving", metadata: ["bus": "\(settings.bus)", "name": "\(ServiceNames.busName)"])
+    }
+
+    /// Stops serving. Every change was committed when it was acknowledged, so
+    /// there is nothing left to write.
+    func shutdown() {
+        connection.perform { [self] in timer.invalidate() }
+        connection.close()
+        logger.info("stopped")
+    }
+
+    // MARK: Incoming messages
+
+    private func handle(_ message: Message) -> Bool {
+        switch message.kind {
+        case .methodCall:
+            if let reply = server.reply(to: message) { connection.send(reply) }
+            return true
+        case .signal:
+            guard message.sender == "org.freedesktop.DBus", message.member == "NameOwnerChanged",
+                message.interface == "org.freedesktop.DBus", message.signature == "sss"
+            else { return false }
+            let arguments = message.arguments.map { $0.stringValue ?? "" }
+            if let departed = registry.nameOwnerChanged(name: arguments[0], oldOwner: arguments[1], newOwner: arguments[2]) {
+                engine.connectionClosed(departed)
+            }
+            return false
+        default:
+            return false
+        }
+    }
+
+    // MARK: Time
+
+    /// Arms the one timer for the engine's earliest deadline. Runs each time
+    /// the connection has nothing left to dispatch.
+    private func armTimer() {
+        let deadline = engine.nextDeadline()
+        guard deadline != armedDeadline else { return }
+        armedDeadline = deadline
+        guard let deadline else {
+            timer.disarm()
+            return
+        }
+        let delay = max(0, deadline - SystemClock().now())
+        timer.arm(afterNanoseconds: UInt64(delay) * 1000)
+    }
+
+    private func fire() {
+        armedDeadline = nil
+        do {
+            try engine.fireDue()
+        } catch {
+            logger.error("cannot store due fetches; retrying in a second", metadata: ["error": "\(error)"])
+            armedDeadline = -1
+            timer.arm(afterNanoseconds: 1_000_000_000)
+        }
+    }
+
+    // MARK: Outgoing signals
+
+    private func send(_ event: EngineEvent) {
+        switch event {
+        case .fetchRequested(let destination, let task, let requestID):
+            emit("FetchRequested", to: destination, [.string(task.name), .uint64(requestID)])
+        case .fetchExpired(let destination, let task, let requestID):
+            emit("FetchExpired", to: destination, [.string(task.name), .uint64(requestID)])
+        case .fetchFinished(let task, let requestID, let result):
+            guard broadcastsFinished else { return }
+            emit(
+                "FetchFinished", interface: ServiceNames.managerInterface, to: nil,
+                [.string(task.app.appID), .string(task.name), .uint64(requestID), .uint32(result.rawValue)])
+        case .activateAndRequest(let task, let requestID):
+            activate(task, requestID: requestID)
+        }
+    }
+
+    private func emit(_ member: String, interface: String = ServiceNames.appInterface, to destination: String?, _ arguments: [DBusValue]) {
+        do {
+            let signal = try Message.signal(
+                path: ServiceNames.objectPath, interface: interface, member: member, destination: destination, arguments)
+            connection.send(signal)
+        } catch {
+            logger.error("cannot build a signal", metadata: ["member": "\(member)", "error": "\(error)"])
+        }
+    }
+
+    /// Starts the app by bus activation, then sends the fetch to its name.
+    private func activate(_ task: TaskKey, requestID: UInt64) {
+        let appID = task.app.appID
+        guard let call = try? Message.methodCall(
+            destination: "org.freedesktop.DBus", path: "/org/freedesktop/DBus", interface: "org.freedesktop.DBus",
+            member: "StartServiceByName", [.string(appID), .uint32(0)])
+        else { return }
+        connection.call(call, timeoutMilliseconds: 30_000) { [unowned self] result in
+            switch result {
+            case .success:
+                emit("FetchRequested", to: appID, [.string(task.name), .uint64(requestID)])
+            case .failure(let error):
+                logger.warning("cannot start the app", metadata: ["app": "\(appID)", "error": "\(error)"])
+                engine.activationFailed(task: task, requestID: requestID)
+            }
+        }
+    }
+}
+
+/// Why the daemon could not start: one line for the user.
+struct StartupError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The bus's activatable names, asked for at most every few seconds.
+struct ActivatableNames {
+    private var names: Set<String> = []
+    private var fetchedAt: Int64?
+
+    mutating func contains(_ name: String, connection: BusConnection) -> Bool {
+        let now = SystemClock().now()
+        if fetchedAt.map({ now - $0 > 5_000_000 || now < $0 }) ?? true {
+            fetchedAt = now
+            let listed = (try? connection.callBus("ListActivatableNames").first?.arrayValue) ?? []
+            names = Set(listed.compactMap(\.stringValue))
+        }
+        return names.contains(name)
+    }
+}
