@@ -47,20 +47,17 @@ final class EventLoop: @unchecked Sendable {
     }
 
     /// Runs `body` on the loop thread and waits for its result.
-    func sync<T: Sendable>(_ body: @Sendable () throws(DBusError) -> T) throws(DBusError) -> T {
+    func sync<T: Sendable>(_ body: @escaping @Sendable () throws(DBusError) -> T) throws(DBusError) -> T {
         if isOnLoopThread { return try body() }
         let result = Mutex<Result<T, DBusError>?>(nil)
         let done = DispatchSemaphore(value: 0)
-        withoutActuallyEscaping(body) { escapable in
-            let unsafeBody = UnsafeSendable(escapable)
-            post {
-                let outcome: Result<T, DBusError>
-                do throws(DBusError) { outcome = .success(try unsafeBody.value()) } catch { outcome = .failure(error) }
-                result.withLock { $0 = outcome }
-                done.signal()
-            }
-            done.wait()
+        post {
+            let outcome: Result<T, DBusError>
+            do throws(DBusError) { outcome = .success(try body()) } catch { outcome = .failure(error) }
+            result.withLock { $0 = outcome }
+            done.signal()
         }
+        done.wait()
         return try result.withLock { $0! }.get()
     }
 
@@ -258,11 +255,4 @@ final class EventLoop: @unchecked Sendable {
     static func from(_ data: UnsafeMutableRawPointer?) -> EventLoop {
         Unmanaged<EventLoop>.fromOpaque(data!).takeUnretainedValue()
     }
-}
-
-/// Carries a value the compiler cannot prove Sendable across a handoff that
-/// the caller serialises itself (`EventLoop.sync` waits for the body).
-struct UnsafeSendable<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
 }

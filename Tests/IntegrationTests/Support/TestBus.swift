@@ -1,0 +1,46 @@
+import DBus
+import Foundation
+
+/// A private `dbus-daemon` for one test: its own config, its own socket in a
+/// temporary folder, stopped when the test lets go of it.
+final class TestBus: @unchecked Sendable {
+    let directory: URL
+    let address: String
+    private let process: ChildProcess
+
+    init(config: String = "session-bus.conf", serviceDirectory: URL? = nil) throws {
+        directory = Paths.temporaryDirectory("bgfetch-bus")
+        let socket = directory.appendingPathComponent("bus").path
+        address = "unix:path=\(socket)"
+        var configPath = Paths.fixtures.appendingPathComponent(config).path
+        if let serviceDirectory {
+            // A copy of the config that also names a folder of activation files.
+            let text = try String(contentsOfFile: configPath, encoding: .utf8).replacingOccurrences(
+                of: "</busconfig>", with: "  <servicedir>\(serviceDirectory.path)</servicedir>\n</busconfig>")
+            configPath = directory.appendingPathComponent("bus.conf").path
+            try text.write(toFile: configPath, atomically: true, encoding: .utf8)
+        }
+        process = try ChildProcess(
+            "/usr/bin/dbus-daemon", ["--config-file=\(configPath)", "--address=\(address)", "--nofork", "--nosyslog"])
+        let deadline = Date().addingTimeInterval(10)
+        while !FileManager.default.fileExists(atPath: socket) {
+            guard Date() < deadline, process.isRunning else { throw TestError("dbus-daemon did not start") }
+            usleep(10_000)
+        }
+    }
+
+    /// The environment a client process needs to find this bus as its session bus.
+    var environment: [String: String] { ["DBUS_SESSION_BUS_ADDRESS": address] }
+
+    func connect() throws -> BusConnection { try BusConnection.connect(.address(address), threadName: "test-client") }
+
+    deinit {
+        process.terminate(SIGTERM)
+        try? FileManager.default.removeItem(at: directory)
+    }
+}
+
+struct TestError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
