@@ -68,7 +68,8 @@ extension FetchEngine {
 
     public func finish(_ caller: Caller, requestID: UInt64, result: FetchResult) throws(FetchError) {
         guard let key = taskKey(forRequest: requestID), key.app == caller.app, var task = task(key),
-            task.outstanding?.requestID == requestID
+            let outstanding = task.outstanding, outstanding.requestID == requestID,
+            outstanding.deadline > 0  // never delivered: the app cannot have it
         else { throw .unknownRequest(requestID) }
         var change = makeChange()
         finishOutstanding(&task, result: result, finishedAt: clock.now(), change: &change)

@@ -1,10 +1,14 @@
 /// Requesting, delivering, finishing and expiring fetches.
 extension FetchEngine {
-    /// Opens a fetch for `task` unless one is open, and delivers it if it can.
+    /// Opens a fetch for `task` unless one is open, and delivers it if it can
+    /// (an open one too, if it is still waiting to be delivered).
     /// Returns the request id.
     @discardableResult
     func requestFetch(_ task: inout TaskRecord, now: Int64, change: inout EngineChange) -> UInt64 {
-        if let outstanding = task.outstanding { return outstanding.requestID }
+        if let outstanding = task.outstanding {
+            deliverIfPossible(&task, now: now, change: &change)
+            return outstanding.requestID
+        }
         let id = change.allocateRequestID()
         task.outstanding = TaskRecord.Outstanding(requestID: id, requestedAt: now, deadline: 0, destination: "")
         change.batch.history[id] = HistoryEntry(requestID: id, task: task.key, requestedAt: now, finishedAt: 0, result: nil)

@@ -64,10 +64,9 @@ public final class FetchEngine {
                     // The fetch was in flight when the machine went down.
                     finishOutstanding(&task, result: .failed, finishedAt: 0, change: &change)
                 }
-                if !task.options.startOnBoot {
-                    task.dormant = true
-                    task.outstanding = nil
-                }
+                // A fetch still waiting to be delivered is kept: it goes out
+                // when the app registers the task again.
+                if !task.options.startOnBoot { task.dormant = true }
                 change.batch.save(task)
             } else if let binding = task.binding, !isStillConnected(binding, task.key.app) {
                 if task.options.stopOnTerminate {

@@ -1,8 +1,8 @@
 /// How long after a fetch the next one is due.
 ///
 /// A success keeps the interval. Each Failed or expired fetch in a row doubles
-/// it, up to 32 times the interval and at most a day longer than the interval
-/// itself (an interval over a day is never shortened).
+/// it, at most five times (32×) and to at most one day; an interval of a day
+/// or more is not backed off, and no delay is ever shorter than the interval.
 public enum Backoff {
     public static let maximumDoublings: UInt32 = 5
     public static let cap: Int64 = 86_400_000_000
