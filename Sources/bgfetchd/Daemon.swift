@@ -39,6 +39,11 @@ final class Daemon: @unchecked Sendable {
         } catch {
             throw StartupError("cannot connect to \(settings.bus): \(error.message)")
         }
+        // Fail fast, before touching state, when another bgfetchd serves this bus.
+        if (try? connection.callBus("NameHasOwner", [.string(ServiceNames.busName)]).first?.boolValue) == true {
+            connection.close()
+            throw StartupError("the name \(ServiceNames.busName) is already owned on \(settings.bus)")
+        }
         let store: SQLiteTaskStore
         do {
             store = try SQLiteTaskStore(directory: settings.stateDirectory, logger: logger)
@@ -76,9 +81,12 @@ final class Daemon: @unchecked Sendable {
         do {
             owned = try connection.requestName(ServiceNames.busName)
         } catch {
+            connection.close()
             throw StartupError("cannot request the name \(ServiceNames.busName): \(error.message)")
         }
         guard owned == .primaryOwner || owned == .alreadyOwner else {
+            // Stop the connection's thread before the handlers' owner goes.
+            connection.close()
             throw StartupError("the name \(ServiceNames.busName) is already owned on \(settings.bus)")
         }
         logger.info("serving", metadata: ["bus": "\(settings.bus)", "name": "\(ServiceNames.busName)"])
