@@ -54,8 +54,9 @@ public final class Message: @unchecked Sendable {
         return message
     }
 
-    /// The successful reply to this method call.
+    /// The successful reply to this method call (one that was received, so has a serial).
     public func makeReply(_ arguments: [DBusValue] = []) throws(DBusError) -> Message {
+        guard serial != 0 else { throw .failed("cannot reply to a message that was never sent") }
         guard let raw = dbus_message_new_method_return(raw) else {
             throw DBusError(DBusError.Name.noMemory, "out of memory")
         }
@@ -66,6 +67,7 @@ public final class Message: @unchecked Sendable {
 
     /// The error reply to this method call.
     public func makeErrorReply(_ error: DBusError) -> Message? {
+        guard serial != 0 else { return nil }
         let name = Message.isValidErrorName(error.name) ? error.name : DBusError.Name.failed
         guard let raw = dbus_message_new_error(raw, name, error.message) else { return nil }
         return Message(owning: raw)
@@ -91,8 +93,16 @@ public final class Message: @unchecked Sendable {
     public var errorName: String? { dbus_message_get_error_name(raw).map { String(cString: $0) } }
     public var signature: String { dbus_message_get_signature(raw).map { String(cString: $0) } ?? "" }
     public var serial: UInt32 { dbus_message_get_serial(raw) }
+
+    /// Gives an unsent message a serial, as sending would: for tests that
+    /// build "received" calls without a bus.
+    func assignSerial(_ serial: UInt32) { dbus_message_set_serial(raw, serial) }
     public var replySerial: UInt32 { dbus_message_get_reply_serial(raw) }
-    public var expectsReply: Bool { dbus_message_get_no_reply(raw) == 0 }
+    /// Whether the caller wants a reply (false: `NO_REPLY_EXPECTED`).
+    public var expectsReply: Bool {
+        get { dbus_message_get_no_reply(raw) == 0 }
+        set { dbus_message_set_no_reply(raw, newValue ? 0 : 1) }
+    }
 
     /// Asks the bus not to start a service for this call.
     public var autoStart: Bool {

@@ -101,9 +101,10 @@ public final class ObjectServer: Sendable {
         case "GetAll":
             try expect(message, "s", member)
             let name = arguments[0].stringValue ?? ""
-            let interface = try findInterface(name)
+            // An empty interface name asks for the properties of every interface.
+            let sources = try findInterface(name).map { [$0] } ?? interfaces
             var all: [String: DBusValue] = [:]
-            for property in interface?.properties ?? [] { all[property.name] = property.get() }
+            for property in sources.flatMap(\.properties) { all[property.name] = property.get() }
             return [.vardict(all)]
         case "Set":
             try expect(message, "ssv", member)
