@@ -45,6 +45,11 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        .executableTarget(
+            name: "bgfetch-example",
+            dependencies: ["BackgroundFetch"],
+            path: "Examples/SwiftFetcher"
+        ),
         .testTarget(name: "DBusTests", dependencies: ["DBus"]),
         .testTarget(name: "BackgroundFetchCoreTests", dependencies: ["BackgroundFetchCore"]),
         .testTarget(name: "IntegrationTests", dependencies: ["DBus", "BackgroundFetch"]),
