@@ -1,0 +1,85 @@
+import DBus
+import Foundation
+import Testing
+
+/// D-Bus activation both ways: the bus starts bgfetchd on the first call, and
+/// bgfetchd starts an app that has no connection when its fetch falls due.
+@Suite(.timeLimit(.minutes(2)))
+struct ActivationTests {
+    /// A folder of activation files, written from the texts given.
+    func serviceDirectory(_ files: [String: String]) throws -> URL {
+        let dir = Paths.temporaryDirectory("bgfetch-services")
+        for (name, text) in files {
+            try text.write(to: dir.appendingPathComponent(name), atomically: true, encoding: .utf8)
+        }
+        return dir
+    }
+
+    @Test func theFirstCallStartsBgfetchdByActivation() throws {
+        let state = Paths.temporaryDirectory("bgfetch-state")
+        let boot = state.appendingPathComponent("boot_id")
+        try "activated-boot\n".write(to: boot, atomically: true, encoding: .utf8)
+        // Our own activation file, with the built binary in place of @bindir@.
+        let template = try String(
+            contentsOf: Paths.packageRoot.appendingPathComponent("dbus/services/org.bgfetch.BackgroundFetch1.service"), encoding: .utf8)
+        let service = template.replacingOccurrences(
+            of: "Exec=@bindir@/bgfetchd --session",
+            with: "Exec=\(Paths.bgfetchd) --session --state-dir \(state.path) --boot-id-file \(boot.path)")
+        #expect(service != template)
+        let bus = try TestBus(serviceDirectory: try serviceDirectory(["org.bgfetch.BackgroundFetch1.service": service]))
+        let client = try ServiceClient(bus: bus, ownName: "org.example.First")
+        defer { client.close() }
+        #expect(try client.call("GetStatus") == [.uint32(3)])
+        try client.register("first")
+        #expect(try client.tasks().keys.sorted() == ["first"])
+        #expect(FileManager.default.fileExists(atPath: state.appendingPathComponent("bgfetch.db").path))
+    }
+
+    @Test func aDueFetchStartsAnActivatableAppAndReachesIt() throws {
+        let marker = Paths.temporaryDirectory("bgfetch-marker").appendingPathComponent("answered")
+        let script = Paths.temporaryDirectory("bgfetch-app").appendingPathComponent("app.py")
+        try """
+            import dbus, dbus.mainloop.glib, sys
+            from gi.repository import GLib
+            dbus.mainloop.glib.DBusGMainLoop(set_as_default=True)
+            bus = dbus.SessionBus()
+            loop = GLib.MainLoop()
+            def on_fetch(name, request_id):
+                app = dbus.Interface(bus.get_object("org.bgfetch.BackgroundFetch1", "/org/bgfetch/BackgroundFetch1"),
+                                     "org.bgfetch.BackgroundFetch1")
+                app.FinishFetch(request_id, dbus.UInt32(2))
+                open(sys.argv[1], "w").write("%s %d" % (name, request_id))
+                loop.quit()
+            # Listen first, then take the name: the fetch is sent as soon as the name is ours.
+            bus.add_signal_receiver(on_fetch, "FetchRequested", "org.bgfetch.BackgroundFetch1")
+            bus.request_name("org.example.Sleeper")
+            GLib.timeout_add_seconds(20, loop.quit)
+            loop.run()
+            """.write(to: script, atomically: true, encoding: .utf8)
+        let service = """
+            [D-BUS Service]
+            Name=org.example.Sleeper
+            Exec=/usr/bin/python3 \(script.path) \(marker.path)
+            """
+        let bus = try TestBus(serviceDirectory: try serviceDirectory(["org.example.Sleeper.service": service]))
+        let daemon = try DaemonProcess(bus: bus, arguments: ["--minimum-interval-floor", "1"])
+        try daemon.start()
+        // The app registers, then leaves the bus.
+        let app = try ServiceClient(bus: bus, ownName: "org.example.Sleeper")
+        try app.register("sync", .options(interval: 3600, stopOnTerminate: false))
+        app.close()
+        let manager = try ServiceClient(bus: bus, ownName: "org.example.Panel")
+        defer { manager.close() }
+        try waitUntil {
+            let names = try manager.connection.callBus("ListNames").first?.arrayValue ?? []
+            return !names.contains(.string("org.example.Sleeper"))
+        }
+        let id = try #require(
+            try manager.call("TriggerTask", [.string("org.example.Sleeper"), .string("sync")], interface: ServiceClient.manager)
+                .first?.uint64Value)
+        try waitUntil(timeout: 20) { FileManager.default.fileExists(atPath: marker.path) }
+        try waitUntil { (try? String(contentsOf: marker, encoding: .utf8)) == "sync \(id)" }
+        let history = try manager.call("GetHistory", [.string("org.example.Sleeper"), .string("sync")], interface: ServiceClient.manager)
+        #expect(history.first?.arrayValue?.last?.structValue?[2] == .uint32(2))
+    }
+}
