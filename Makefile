@@ -7,7 +7,7 @@ PREFIX     ?= /usr/local
 DESTDIR    ?=
 DEBIAN_PACKAGES = libdbus-1-dev libsqlite3-dev dbus-daemon dbus-bin systemd libglib2.0-bin python3 python3-dbus python3-gi
 
-.PHONY: all deps build release run test bench clean
+.PHONY: all deps build release run test bench stress clean
 
 all: build
 
@@ -37,6 +37,18 @@ run: build
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+# Benchmarks against the bus's own floor (release build); figures are ratios from one run.
+bench: deps
+	$(SWIFT) build -c release --product bgfetchd
+	$(SWIFT) build -c release --product bgfetch-bench
+	"$$($(SWIFT) build -c release --show-bin-path)/bgfetch-bench" --bgfetchd "$$($(SWIFT) build -c release --show-bin-path)/bgfetchd"
+
+# The long reliability suite (short versions of each part run in `make test`).
+stress: deps
+	$(SWIFT) build -c release --product bgfetchd
+	$(SWIFT) build -c release --product bgfetch-stress
+	"$$($(SWIFT) build -c release --show-bin-path)/bgfetch-stress" --bgfetchd "$$($(SWIFT) build -c release --show-bin-path)/bgfetchd" --full
 
 clean:
 	rm -rf .build
