@@ -6,7 +6,7 @@ import DBus
 extension Daemon {
     func listTasks(_ call: MethodCall) throws(DBusError) -> [DBusValue] {
         try run { () throws(FetchError) in
-            let caller = try registry.caller(call.sender)
+            let caller = try managerCaller(call)
             let tasks = engine.listTasks(uid: caller.app.uid == 0 ? nil : caller.app.uid).map {
                 DBusValue.structure([.string($0.key.app.appID), .string($0.key.name), $0.vardict(includingUID: true)])
             }
@@ -44,9 +44,17 @@ extension Daemon {
         }
     }
 
+    /// The caller of a management call. On the system bus it becomes a
+    /// monitor: `FetchFinished` of the apps it may see is sent to it.
+    private func managerCaller(_ call: MethodCall) throws(FetchError) -> Caller {
+        let caller = try registry.caller(call.sender)
+        if !broadcastsFinished { monitors[call.sender] = caller.app.uid }
+        return caller
+    }
+
     /// The app a management call names, checked against the caller's uid.
     private func targetApp(_ call: MethodCall, _ argument: String) throws(FetchError) -> AppKey {
-        let caller = try registry.caller(call.sender)
+        let caller = try managerCaller(call)
         guard let slash = argument.firstIndex(of: "/") else {
             return AppKey(uid: caller.app.uid, appID: argument)
         }

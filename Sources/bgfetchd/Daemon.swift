@@ -14,7 +14,11 @@ final class Daemon: @unchecked Sendable {
     let registry: CallerRegistry
     let config: DaemonConfig
     let logger: Logger
+    /// On the session bus `FetchFinished` is broadcast; on the system bus it
+    /// goes only to monitors allowed to see the app.
     let broadcastsFinished: Bool
+    /// System bus: connections that used the manager interface, with their uid.
+    var monitors: [String: UInt32] = [:]
     private var server: ObjectServer!
     private var timer: LoopTimer!
     private var armedDeadline: Int64?
@@ -113,6 +117,7 @@ final class Daemon: @unchecked Sendable {
             else { return false }
             let arguments = message.arguments.map { $0.stringValue ?? "" }
             if let departed = registry.nameOwnerChanged(name: arguments[0], oldOwner: arguments[1], newOwner: arguments[2]) {
+                monitors[departed] = nil
                 engine.connectionClosed(departed)
             }
             return false
@@ -157,10 +162,14 @@ final class Daemon: @unchecked Sendable {
         case .fetchExpired(let destination, let task, let requestID):
             emit("FetchExpired", to: destination, [.string(task.name), .uint64(requestID)])
         case .fetchFinished(let task, let requestID, let result):
-            guard broadcastsFinished else { return }
-            emit(
-                "FetchFinished", interface: ServiceNames.managerInterface, to: nil,
-                [.string(task.app.appID), .string(task.name), .uint64(requestID), .uint32(result.rawValue)])
+            let arguments: [DBusValue] = [.string(task.app.appID), .string(task.name), .uint64(requestID), .uint32(result.rawValue)]
+            if broadcastsFinished {
+                emit("FetchFinished", interface: ServiceNames.managerInterface, to: nil, arguments)
+                return
+            }
+            for (monitor, uid) in monitors where uid == 0 || uid == task.app.uid {
+                emit("FetchFinished", interface: ServiceNames.managerInterface, to: monitor, arguments)
+            }
         case .activateAndRequest(let task, let requestID):
             activate(task, requestID: requestID)
         }

@@ -9,6 +9,8 @@ final class DaemonProcess: @unchecked Sendable {
     let logFile: URL
     private(set) var process: ChildProcess?
     var extraArguments: [String]
+    /// Serve the bus as `--system` (found through DBUS_SYSTEM_BUS_ADDRESS) rather than `--address`.
+    var asSystemBus = false
 
     init(bus: TestBus, arguments: [String] = [], stateDirectory: URL? = nil) throws {
         self.bus = bus
@@ -24,14 +26,16 @@ final class DaemonProcess: @unchecked Sendable {
     }
 
     var arguments: [String] {
-        ["--address", bus.address, "--state-dir", stateDirectory.path, "--boot-id-file", bootIDFile.path, "--log-level", "debug"]
+        (asSystemBus ? ["--system"] : ["--address", bus.address]) + ["--state-dir", stateDirectory.path, "--boot-id-file", bootIDFile.path, "--log-level", "debug"]
             + extraArguments
     }
 
     /// Starts it and waits until it owns its name.
     @discardableResult
     func start() throws -> Self {
-        process = try ChildProcess(Paths.bgfetchd, arguments, stdout: logFile.path, stderr: logFile.path)
+        var environment = ProcessInfo.processInfo.environment
+        if asSystemBus { environment["DBUS_SYSTEM_BUS_ADDRESS"] = bus.address }
+        process = try ChildProcess(Paths.bgfetchd, arguments, environment: environment, stdout: logFile.path, stderr: logFile.path)
         try waitForName(owned: true)
         return self
     }

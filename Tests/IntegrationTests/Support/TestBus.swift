@@ -8,18 +8,25 @@ final class TestBus: @unchecked Sendable {
     let address: String
     private let process: ChildProcess
 
-    init(config: String = "session-bus.conf", serviceDirectory: URL? = nil) throws {
+    init(config: String = "session-bus.conf", serviceDirectory: URL? = nil, substitutions: [String: String] = [:]) throws {
         directory = Paths.temporaryDirectory("bgfetch-bus")
         let socket = directory.appendingPathComponent("bus").path
         address = "unix:path=\(socket)"
         var configPath = Paths.fixtures.appendingPathComponent(config).path
-        if let serviceDirectory {
-            // A copy of the config that also names a folder of activation files.
-            let text = try String(contentsOfFile: configPath, encoding: .utf8).replacingOccurrences(
-                of: "</busconfig>", with: "  <servicedir>\(serviceDirectory.path)</servicedir>\n</busconfig>")
+        if serviceDirectory != nil || !substitutions.isEmpty {
+            // A copy of the config with its placeholders filled in, and a
+            // folder of activation files if one is given.
+            var text = try String(contentsOfFile: configPath, encoding: .utf8)
+            for (placeholder, value) in substitutions { text = text.replacingOccurrences(of: placeholder, with: value) }
+            if let serviceDirectory {
+                text = text.replacingOccurrences(
+                    of: "</busconfig>", with: "  <servicedir>\(serviceDirectory.path)</servicedir>\n</busconfig>")
+            }
             configPath = directory.appendingPathComponent("bus.conf").path
             try text.write(toFile: configPath, atomically: true, encoding: .utf8)
         }
+        // Other users' clients must reach the socket.
+        chmod(directory.path, 0o755)
         process = try ChildProcess(
             "/usr/bin/dbus-daemon", ["--config-file=\(configPath)", "--address=\(address)", "--nofork", "--nosyslog"])
         let deadline = Date().addingTimeInterval(10)

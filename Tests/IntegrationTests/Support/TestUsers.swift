@@ -1,0 +1,51 @@
+import Foundation
+import Glibc
+
+/// Unprivileged users for the multi-user tests, created on first use (as root).
+enum TestUsers {
+    struct User: Sendable {
+        let name: String
+        let uid: UInt32
+        let gid: UInt32
+    }
+
+    static let names = ["bgfetch-test-a", "bgfetch-test-b"]
+
+    /// Looks the user up, creating it (no home, no login shell) if absent.
+    static func user(_ name: String) throws -> User {
+        if let user = lookup(name) { return user }
+        let result = try Command.run(
+            "/usr/sbin/useradd", ["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "--user-group", name])
+        // Another test may have created it at the same moment.
+        guard let user = lookup(name) else { throw TestError("cannot create test user \(name): \(result)") }
+        return user
+    }
+
+    private static func lookup(_ name: String) -> User? {
+        guard let entry = getpwnam(name) else { return nil }
+        return User(name: name, uid: entry.pointee.pw_uid, gid: entry.pointee.pw_gid)
+    }
+
+    /// Runs the scripted bus client as `user` and returns its results, one per operation.
+    static func runClient(as user: User?, address: String, _ operations: [[Any]]) throws -> [Any] {
+        let json = String(decoding: try JSONSerialization.data(withJSONObject: operations), as: UTF8.self)
+        let script = Paths.fixtures.appendingPathComponent("bus_client.py").path
+        let result: CommandResult
+        if let user {
+            result = try Command.run(
+                "/usr/bin/setpriv",
+                ["--reuid=\(user.uid)", "--regid=\(user.gid)", "--clear-groups", "/usr/bin/python3", script, address, json])
+        } else {
+            result = try Command.run("/usr/bin/python3", [script, address, json])
+        }
+        guard result.status == 0, let data = result.stdout.data(using: .utf8),
+            let list = try JSONSerialization.jsonObject(with: data) as? [Any]
+        else { throw TestError("bus client failed: \(result)") }
+        return list
+    }
+}
+
+extension Array where Element == Any {
+    /// The error name of result `index`, if it is an error.
+    func errorName(_ index: Int) -> String? { ((self[index] as? [String: Any])?["error"]) as? String }
+}
