@@ -7,7 +7,7 @@ PREFIX     ?= /usr/local
 DESTDIR    ?=
 DEBIAN_PACKAGES = libdbus-1-dev libsqlite3-dev dbus-daemon dbus-bin systemd libglib2.0-bin python3 python3-dbus python3-gi
 
-.PHONY: all deps build release run test bench stress clean
+.PHONY: all deps build release run test bench stress install install-files uninstall clean
 
 all: build
 
@@ -49,6 +49,51 @@ stress: deps
 	$(SWIFT) build -c release --product bgfetchd
 	$(SWIFT) build -c release --product bgfetch-stress
 	"$$($(SWIFT) build -c release --show-bin-path)/bgfetch-stress" --bgfetchd "$$($(SWIFT) build -c release --show-bin-path)/bgfetchd" --full
+
+# Installing. `make install` builds in release mode and lays out the tree under
+# $(DESTDIR)$(PREFIX); `install-files` does only the copying, from BUILD_BIN.
+BINDIR      = $(PREFIX)/bin
+DATADIR     = $(PREFIX)/share
+UNITDIR     = $(PREFIX)/lib/systemd/system
+USERUNITDIR = $(PREFIX)/lib/systemd/user
+SYSUSERSDIR = $(PREFIX)/lib/sysusers.d
+BUILD_BIN  ?= $(shell $(SWIFT) build -c release --show-bin-path 2>/dev/null)
+INSTALLED = \
+	$(BINDIR)/bgfetchd $(BINDIR)/bgfetchctl \
+	$(DATADIR)/dbus-1/interfaces/org.bgfetch.BackgroundFetch1.xml \
+	$(DATADIR)/dbus-1/system.d/org.bgfetch.BackgroundFetch1.conf \
+	$(DATADIR)/dbus-1/system-services/org.bgfetch.BackgroundFetch1.service \
+	$(DATADIR)/dbus-1/services/org.bgfetch.BackgroundFetch1.service \
+	$(UNITDIR)/bgfetchd.service $(USERUNITDIR)/bgfetchd.service $(SYSUSERSDIR)/bgfetch.conf \
+	$(DATADIR)/doc/bgfetch/README.md \
+	$(DATADIR)/bash-completion/completions/bgfetchctl \
+	$(DATADIR)/zsh/site-functions/_bgfetchctl \
+	$(DATADIR)/fish/vendor_completions.d/bgfetchctl.fish
+
+install: release
+	$(SWIFT) build -c release --product bgfetchctl
+	$(MAKE) install-files BUILD_BIN="$(BUILD_BIN)"
+
+install-files:
+	install -D -m 0755 "$(BUILD_BIN)/bgfetchd" "$(DESTDIR)$(BINDIR)/bgfetchd"
+	install -D -m 0755 "$(BUILD_BIN)/bgfetchctl" "$(DESTDIR)$(BINDIR)/bgfetchctl"
+	install -D -m 0644 dbus/org.bgfetch.BackgroundFetch1.xml "$(DESTDIR)$(DATADIR)/dbus-1/interfaces/org.bgfetch.BackgroundFetch1.xml"
+	install -D -m 0644 dbus/org.bgfetch.BackgroundFetch1.conf "$(DESTDIR)$(DATADIR)/dbus-1/system.d/org.bgfetch.BackgroundFetch1.conf"
+	install -D -m 0644 dbus/system-services/org.bgfetch.BackgroundFetch1.service "$(DESTDIR)$(DATADIR)/dbus-1/system-services/org.bgfetch.BackgroundFetch1.service"
+	install -d "$(DESTDIR)$(DATADIR)/dbus-1/services" "$(DESTDIR)$(UNITDIR)" "$(DESTDIR)$(USERUNITDIR)"
+	sed 's|@bindir@|$(BINDIR)|g' dbus/services/org.bgfetch.BackgroundFetch1.service > "$(DESTDIR)$(DATADIR)/dbus-1/services/org.bgfetch.BackgroundFetch1.service"
+	sed 's|@bindir@|$(BINDIR)|g' systemd/bgfetchd.service > "$(DESTDIR)$(UNITDIR)/bgfetchd.service"
+	sed 's|@bindir@|$(BINDIR)|g' systemd/user/bgfetchd.service > "$(DESTDIR)$(USERUNITDIR)/bgfetchd.service"
+	install -D -m 0644 systemd/bgfetch.sysusers "$(DESTDIR)$(SYSUSERSDIR)/bgfetch.conf"
+	install -D -m 0644 README.md "$(DESTDIR)$(DATADIR)/doc/bgfetch/README.md"
+	install -d "$(DESTDIR)$(DATADIR)/bash-completion/completions" "$(DESTDIR)$(DATADIR)/zsh/site-functions" "$(DESTDIR)$(DATADIR)/fish/vendor_completions.d"
+	"$(BUILD_BIN)/bgfetchctl" --generate-completion-script bash > "$(DESTDIR)$(DATADIR)/bash-completion/completions/bgfetchctl"
+	"$(BUILD_BIN)/bgfetchctl" --generate-completion-script zsh > "$(DESTDIR)$(DATADIR)/zsh/site-functions/_bgfetchctl"
+	"$(BUILD_BIN)/bgfetchctl" --generate-completion-script fish > "$(DESTDIR)$(DATADIR)/fish/vendor_completions.d/bgfetchctl.fish"
+
+uninstall:
+	for f in $(INSTALLED); do rm -f "$(DESTDIR)$$f"; done
+	-rmdir "$(DESTDIR)$(DATADIR)/doc/bgfetch" 2>/dev/null
 
 clean:
 	rm -rf .build

@@ -1,0 +1,93 @@
+import Foundation
+import Testing
+
+/// The installed tree and the systemd units, checked as an administrator would.
+@Suite(.timeLimit(.minutes(3)))
+struct PackagingTests {
+    /// Runs `make install-files` into a temporary DESTDIR with the built binaries.
+    func installTree(prefix: String = "/usr") throws -> URL {
+        let destdir = Paths.temporaryDirectory("bgfetch-install")
+        let result = try Command.run(
+            "/usr/bin/make",
+            ["-s", "-C", Paths.packageRoot.path, "install-files", "DESTDIR=\(destdir.path)", "PREFIX=\(prefix)", "BUILD_BIN=\(Paths.products.path)"],
+            timeout: 120)
+        #expect(result.status == 0, "\(result)")
+        return destdir
+    }
+
+    static let expectedFiles = [
+        "usr/bin/bgfetchd", "usr/bin/bgfetchctl",
+        "usr/share/dbus-1/interfaces/org.bgfetch.BackgroundFetch1.xml",
+        "usr/share/dbus-1/system.d/org.bgfetch.BackgroundFetch1.conf",
+        "usr/share/dbus-1/system-services/org.bgfetch.BackgroundFetch1.service",
+        "usr/share/dbus-1/services/org.bgfetch.BackgroundFetch1.service",
+        "usr/lib/systemd/system/bgfetchd.service", "usr/lib/systemd/user/bgfetchd.service",
+        "usr/lib/sysusers.d/bgfetch.conf", "usr/share/doc/bgfetch/README.md",
+        "usr/share/bash-completion/completions/bgfetchctl", "usr/share/zsh/site-functions/_bgfetchctl",
+        "usr/share/fish/vendor_completions.d/bgfetchctl.fish",
+    ]
+
+    func files(under root: URL) -> [String] {
+        let enumerator = FileManager.default.enumerator(atPath: root.path)
+        var found: [String] = []
+        while let path = enumerator?.nextObject() as? String {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: root.appendingPathComponent(path).path, isDirectory: &isDirectory), !isDirectory.boolValue {
+                found.append(path)
+            }
+        }
+        return found.sorted()
+    }
+
+    @Test func installLaysOutTheTreeAndUninstallRemovesIt() throws {
+        let root = try installTree()
+        #expect(files(under: root) == Self.expectedFiles.sorted())
+        #expect(access(root.appendingPathComponent("usr/bin/bgfetchd").path, X_OK) == 0)
+        let session = try String(contentsOf: root.appendingPathComponent("usr/share/dbus-1/services/org.bgfetch.BackgroundFetch1.service"), encoding: .utf8)
+        #expect(session.contains("Exec=/usr/bin/bgfetchd --session"))
+        let unit = try String(contentsOf: root.appendingPathComponent("usr/lib/systemd/system/bgfetchd.service"), encoding: .utf8)
+        #expect(unit.contains("ExecStart=/usr/bin/bgfetchd --system"))
+        #expect(!unit.contains("@bindir@"))
+        let system = try String(contentsOf: root.appendingPathComponent("usr/share/dbus-1/system-services/org.bgfetch.BackgroundFetch1.service"), encoding: .utf8)
+        #expect(system.contains("Exec=/bin/false") && system.contains("SystemdService=bgfetchd.service") && system.contains("User="))
+        let completion = try String(contentsOf: root.appendingPathComponent("usr/share/bash-completion/completions/bgfetchctl"), encoding: .utf8)
+        #expect(completion.contains("bgfetchctl"))
+
+        let uninstall = try Command.run(
+            "/usr/bin/make", ["-s", "-C", Paths.packageRoot.path, "uninstall", "DESTDIR=\(root.path)", "PREFIX=/usr"])
+        #expect(uninstall.status == 0)
+        #expect(files(under: root).isEmpty)
+    }
+
+    @Test func theUnitsVerifyAndTheSystemUnitIsHardened() throws {
+        let root = try installTree(prefix: Paths.products.path)
+        let unitDir = root.appendingPathComponent(Paths.products.path + "/lib/systemd")
+        // verify checks that ExecStart exists: point the unit at the built binary.
+        let system = Paths.temporaryDirectory("bgfetch-units")
+        let unitText = try String(contentsOf: unitDir.appendingPathComponent("system/bgfetchd.service"), encoding: .utf8)
+            .replacingOccurrences(of: Paths.products.path + "/bin/", with: Paths.products.path + "/")
+        try unitText.write(to: system.appendingPathComponent("bgfetchd.service"), atomically: true, encoding: .utf8)
+        let verify = try Command.run("/usr/bin/systemd-analyze", ["verify", system.appendingPathComponent("bgfetchd.service").path])
+        #expect(verify.status == 0, "\(verify)")
+        #expect(verify.stderr.isEmpty, "verify warned: \(verify.stderr)")
+
+        let userDir = Paths.temporaryDirectory("bgfetch-user-units")
+        let userText = try String(contentsOf: unitDir.appendingPathComponent("user/bgfetchd.service"), encoding: .utf8)
+            .replacingOccurrences(of: Paths.products.path + "/bin/", with: Paths.products.path + "/")
+        try userText.write(to: userDir.appendingPathComponent("bgfetchd.service"), atomically: true, encoding: .utf8)
+        let runtime = Paths.temporaryDirectory("bgfetch-runtime")
+        let verifyUser = try Command.run(
+            "/usr/bin/systemd-analyze", ["--user", "verify", userDir.appendingPathComponent("bgfetchd.service").path],
+            environment: ["XDG_RUNTIME_DIR": runtime.path])
+        #expect(verifyUser.status == 0, "\(verifyUser)")
+        #expect(verifyUser.stderr.isEmpty, "verify warned: \(verifyUser.stderr)")
+
+        let security = try Command.run(
+            "/usr/bin/systemd-analyze",
+            ["security", "--offline=true", "--threshold=15", system.appendingPathComponent("bgfetchd.service").path])
+        #expect(security.status == 0, "\(security)")
+        let line = try #require(security.stdout.split(separator: "\n").first { $0.contains("Overall exposure level") })
+        let score = line.split(separator: " ").compactMap { Double($0) }.first
+        #expect((score ?? 99) <= 1.5, "\(line)")
+    }
+}
