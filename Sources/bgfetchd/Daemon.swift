@@ -11,6 +11,7 @@ import Logging
 final class Daemon: @unchecked Sendable {
     let connection: BusConnection
     let engine: FetchEngine
+    let store: SQLiteTaskStore
     let registry: CallerRegistry
     let config: DaemonConfig
     let logger: Logger
@@ -23,6 +24,7 @@ final class Daemon: @unchecked Sendable {
     private var timer: LoopTimer!
     private var armedDeadline: Int64?
     private var activatable = ActivatableNames()
+    private var round = DeliveryRound()
 
     struct Settings {
         var bus: BusAddress
@@ -48,7 +50,6 @@ final class Daemon: @unchecked Sendable {
             connection.close()
             throw StartupError("the name \(ServiceNames.busName) is already owned on \(settings.bus)")
         }
-        let store: SQLiteTaskStore
         do {
             store = try SQLiteTaskStore(directory: settings.stateDirectory, logger: logger)
         } catch {
@@ -76,7 +77,10 @@ final class Daemon: @unchecked Sendable {
             throw StartupError(error.message)
         }
         connection.setMessageHandler { [unowned self] in handle($0) }
-        connection.setIdleHandler { [unowned self] in armTimer() }
+        connection.setIdleHandler { [unowned self] in
+            finishRound()
+            armTimer()
+        }
         connection.setDisconnectHandler { [logger] in
             logger.critical("the bus connection is gone; exiting")
             exit(1)
@@ -109,7 +113,11 @@ final class Daemon: @unchecked Sendable {
     private func handle(_ message: Message) -> Bool {
         switch message.kind {
         case .methodCall:
-            if let reply = server.reply(to: message) { connection.send(reply) }
+            startRound()
+            let writesBefore = store.writes
+            if let reply = server.reply(to: message) {
+                round.add(.reply(reply, to: message, durable: store.writes != writesBefore))
+            }
             return true
         case .signal:
             guard message.sender == "org.freedesktop.DBus", message.member == "NameOwnerChanged",
@@ -123,6 +131,44 @@ final class Daemon: @unchecked Sendable {
             return false
         default:
             return false
+        }
+    }
+
+    // MARK: Group commit
+
+    /// Everything dispatched in one turn of the loop shares one transaction:
+    /// replies and signals wait in the round until it is committed, then go
+    /// out together. Many clients' changes cost one sync to disk.
+    private func startRound() {
+        guard !round.isOpen else { return }
+        round.isOpen = true
+        store.beginGroup()
+    }
+
+    private func finishRound() {
+        guard round.isOpen else { return }
+        round.isOpen = false
+        var failure: FetchError?
+        do {
+            try store.endGroup()
+        } catch {
+            failure = error
+            logger.error("a group of changes could not be stored; reloading", metadata: ["error": "\(error)"])
+        }
+        for item in round.take() {
+            switch item {
+            case .reply(let reply, let call, let durable):
+                if durable, let failure {
+                    if let error = call.makeErrorReply(failure.dbusError) { connection.send(error) }
+                } else {
+                    connection.send(reply)
+                }
+            case .signal(let signal):
+                if failure == nil { connection.send(signal) }
+            }
+        }
+        if failure != nil {
+            do { try engine.reload() } catch { logger.critical("cannot reload the state", metadata: ["error": "\(error)"]) }
         }
     }
 
@@ -143,6 +189,7 @@ final class Daemon: @unchecked Sendable {
     }
 
     private func fire() {
+        startRound()
         armedDeadline = nil
         do {
             try engine.fireDue()
@@ -179,7 +226,7 @@ final class Daemon: @unchecked Sendable {
         do {
             let signal = try Message.signal(
                 path: ServiceNames.objectPath, interface: interface, member: member, destination: destination, arguments)
-            connection.send(signal)
+            if round.isOpen { round.add(.signal(signal)) } else { connection.send(signal) }
         } catch {
             logger.error("cannot build a signal", metadata: ["member": "\(member)", "error": "\(error)"])
         }
@@ -201,6 +248,25 @@ final class Daemon: @unchecked Sendable {
                 engine.activationFailed(task: task, requestID: requestID)
             }
         }
+    }
+}
+
+/// What waits for the round's commit before it may be sent.
+struct DeliveryRound {
+    enum Item {
+        /// `durable`: the call changed stored state, so the reply waits for the commit.
+        case reply(Message, to: Message, durable: Bool)
+        case signal(Message)
+    }
+
+    var isOpen = false
+    private var items: [Item] = []
+
+    mutating func add(_ item: Item) { items.append(item) }
+
+    mutating func take() -> [Item] {
+        defer { items.removeAll(keepingCapacity: true) }
+        return items
     }
 }
 

@@ -41,10 +41,7 @@ public final class FetchEngine {
     /// is no longer on the bus (or is now another app) is treated as if the
     /// daemon had seen it leave.
     public func restore(bootID: String, isStillConnected: (String, AppKey) -> Bool) throws(FetchError) {
-        let state = try store.load()
-        for app in state.apps { apps[app.app] = app }
-        for task in state.tasks { put(task) }
-        nextRequestID = state.nextRequestID
+        let state = try load()
 
         var change = makeChange()
         let newBoot = state.bootID != bootID
@@ -79,6 +76,26 @@ public final class FetchEngine {
         }
         try commit(change)
         logger.info("restored", metadata: ["tasks": "\(tasksByKeyCount)", "apps": "\(apps.count)"])
+    }
+
+    /// Replaces what is in memory with what the store holds: after a group
+    /// commit failed, the store was rolled back and memory must follow.
+    public func reload() throws(FetchError) {
+        _ = try load()
+    }
+
+    private func load() throws(FetchError) -> StoredState {
+        let state = try store.load()
+        tasks.removeAll()
+        apps.removeAll()
+        tasksByConnection.removeAll()
+        tasksByRequest.removeAll()
+        tasksPerUser.removeAll()
+        for app in state.apps { apps[app.app] = app }
+        for task in state.tasks { put(task) }
+        nextRequestID = state.nextRequestID
+        cachedDeadline = nil
+        return state
     }
 
     var tasksByKeyCount: Int { tasksPerUser.values.reduce(0, +) }

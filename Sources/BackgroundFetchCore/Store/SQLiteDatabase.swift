@@ -94,6 +94,20 @@ final class SQLiteDatabase {
         return statement
     }
 
+    /// Runs `body` inside the open transaction as a savepoint: on error its
+    /// own writes are undone and the transaction stays open.
+    func savepoint(_ body: () throws(SQLiteError) -> Void) throws(SQLiteError) {
+        try execute("SAVEPOINT change")
+        do {
+            try body()
+            try execute("RELEASE change")
+        } catch {
+            try? execute("ROLLBACK TO change")
+            try? execute("RELEASE change")
+            throw error
+        }
+    }
+
     /// Runs `body` in one immediate transaction: all of it is committed, or none.
     func transaction(_ body: () throws(SQLiteError) -> Void) throws(SQLiteError) {
         try execute("BEGIN IMMEDIATE")

@@ -150,8 +150,46 @@ public final class SQLiteTaskStore: TaskStore {
     public func commit(_ batch: StoreBatch) throws(FetchError) {
         guard !batch.isEmpty else { return }
         do {
-            try database.transaction { () throws(SQLiteError) in try write(batch) }
+            if grouping {
+                if !groupOpen {
+                    try database.execute("BEGIN IMMEDIATE")
+                    groupOpen = true
+                }
+                try database.savepoint { () throws(SQLiteError) in try write(batch) }
+            } else {
+                try database.transaction { () throws(SQLiteError) in try write(batch) }
+            }
         } catch {
+            throw .failed("the change could not be stored: \(error)")
+        }
+        writes += 1
+    }
+
+    // MARK: Group commit
+
+    private var grouping = false
+    private var groupOpen = false
+    /// How many batches were written: a caller compares it before and after
+    /// a call to know whether the call's reply must wait for the group commit.
+    public private(set) var writes = 0
+
+    /// From now until ``endGroup()``, batches join one transaction, each as a
+    /// savepoint (a failing batch undoes only itself). Nothing is durable
+    /// until ``endGroup()`` returns: acknowledge nothing before that.
+    public func beginGroup() {
+        grouping = true
+    }
+
+    /// Commits the group with one sync to disk. If that fails, everything
+    /// since ``beginGroup()`` is rolled back and the error says why.
+    public func endGroup() throws(FetchError) {
+        grouping = false
+        guard groupOpen else { return }
+        groupOpen = false
+        do {
+            try database.execute("COMMIT")
+        } catch {
+            try? database.execute("ROLLBACK")
             throw .failed("the change could not be stored: \(error)")
         }
     }
