@@ -72,7 +72,12 @@ final class Daemon: @unchecked Sendable {
             throw StartupError("cannot follow bus names: \(error.message)")
         }
         do {
-            try engine.restore(bootID: settings.bootID) { [registry] binding, app in registry.app(of: binding) == app }
+            // Many tasks share a binding: ask the bus once per connection.
+            var owners: [String: AppKey?] = [:]
+            try engine.restore(bootID: settings.bootID) { [registry] binding, app in
+                if owners[binding] == nil { owners[binding] = .some(registry.app(of: binding)) }
+                return owners[binding]! == app
+            }
         } catch {
             throw StartupError(error.message)
         }
