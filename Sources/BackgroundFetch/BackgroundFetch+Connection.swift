@@ -1,0 +1,170 @@
+import DBus
+
+/// The connection's life: attaching to a new connection, following the
+/// service's name, routing its signals, and reconnecting after the bus goes.
+extension BackgroundFetch {
+    /// Makes `connection` the current one: installs the handlers, follows the
+    /// service's name, takes ``appID``, and, if the service runs, reads its
+    /// settings and registers again what this object registered.
+    func attach(_ connection: BusConnection) async throws(BackgroundFetchError) {
+        let generation = state.withLock { state -> UInt64 in
+            state.generation += 1
+            state.connection = connection
+            state.serviceOwner = nil
+            return state.generation
+        }
+        connection.setMessageHandler { [weak self, weak connection] message in
+            guard let self, let connection else { return false }
+            return handle(message, on: connection, generation: generation)
+        }
+        connection.setDisconnectHandler { [weak self] in self?.connectionLost(generation: generation) }
+        _ = try await ServiceCall.callBus(connection, on: bus, "AddMatch", [.string(ServiceCall.nameOwnerRule)])
+        if let appID {
+            let doNotQueue: UInt32 = 4
+            let reply = try await ServiceCall.callBus(connection, on: bus, "RequestName", [.string(appID), .uint32(doNotQueue)])
+            let primaryOwner: UInt32 = 1, alreadyOwner: UInt32 = 4
+            guard let code = reply.first?.uint32Value, code == primaryOwner || code == alreadyOwner else {
+                throw BackgroundFetchError(.nameTaken, "the bus name \(appID) is owned by another connection on \(bus)")
+            }
+        }
+        if await lookUpServiceOwner(connection, generation: generation) {
+            await resynchronize(generation: generation)
+        }
+    }
+
+    /// Asks the bus who owns the service's name and records it on the
+    /// connection's thread, in order with `NameOwnerChanged`. Returns whether
+    /// the service runs.
+    private func lookUpServiceOwner(_ connection: BusConnection, generation: UInt64) async -> Bool {
+        guard
+            let message = try? Message.methodCall(
+                destination: "org.freedesktop.DBus", path: "/org/freedesktop/DBus", interface: "org.freedesktop.DBus",
+                member: "GetNameOwner", [.string(ServiceCall.name)])
+        else { return false }
+        return await withCheckedContinuation { continuation in
+            connection.call(message) { [weak self] result in
+                let owner = (try? result.get())?.arguments.first?.stringValue
+                self?.setServiceOwner(owner, generation: generation)
+                continuation.resume(returning: owner != nil)
+            }
+        }
+    }
+
+    private func setServiceOwner(_ owner: String?, generation: UInt64) {
+        state.withLock { state in
+            guard state.generation == generation else { return }
+            state.serviceOwner = owner
+            if owner == nil { state.fetchTimeout = nil }
+        }
+    }
+
+    /// After the service (re)appeared: reads `FetchTimeout` and registers
+    /// again, with the same options, every task this object registered.
+    func resynchronize(generation: UInt64) async {
+        guard let connection = state.withLock({ $0.generation == generation ? $0.connection : nil }) else { return }
+        if let timeout = try? await ServiceCall.properties(connection, on: bus)["FetchTimeout"]?.uint32Value {
+            state.withLock { if $0.generation == generation { $0.fetchTimeout = .seconds(timeout) } }
+        }
+        let tasks = state.withLock { $0.registered }.sorted { $0.key < $1.key }
+        for (name, options) in tasks {
+            // Skip what was unregistered or registered anew meanwhile.
+            guard state.withLock({ $0.generation == generation && $0.registered[name] == options }) else { continue }
+            _ = try? await ServiceCall.call(connection, on: bus, "RegisterTask", [.string(name), options.dbusValue])
+        }
+    }
+
+    // MARK: Incoming signals (on the connection's thread)
+
+    private func handle(_ message: Message, on connection: BusConnection, generation: UInt64) -> Bool {
+        guard message.kind == .signal else { return false }
+        if message.sender == "org.freedesktop.DBus", message.interface == "org.freedesktop.DBus",
+            message.member == "NameOwnerChanged"
+        {
+            let arguments = message.arguments.compactMap(\.stringValue)
+            guard arguments.count == 3, arguments[0] == ServiceCall.name else { return false }
+            let owner = arguments[2].isEmpty ? nil : arguments[2]
+            setServiceOwner(owner, generation: generation)
+            if owner != nil {
+                Task { [weak self] in await self?.resynchronize(generation: generation) }
+            }
+            return true
+        }
+        guard message.interface == ServiceCall.appInterface, message.path == ServiceCall.path else { return false }
+        let arguments = message.arguments
+        guard message.signature == "st", let name = arguments[0].stringValue, let requestID = arguments[1].uint64Value,
+            isFromService(message.sender, on: connection, generation: generation)
+        else { return true }
+        switch message.member {
+        case "FetchRequested": fetchRequested(task: name, requestID: requestID)
+        case "FetchExpired": fetchExpired(requestID: requestID)
+        default: break
+        }
+        return true
+    }
+
+    /// Whether a signal comes from the service. The owner is known from
+    /// `NameOwnerChanged`; a sender that is not it is checked with the bus,
+    /// and let through while the name has no owner (the service sends nothing
+    /// before it takes its name today, but a restarting one might).
+    private func isFromService(_ sender: String?, on connection: BusConnection, generation: UInt64) -> Bool {
+        guard let sender else { return false }
+        if state.withLock({ $0.serviceOwner }) == sender { return true }
+        do throws(DBusError) {
+            let owner = try connection.callBus("GetNameOwner", [.string(ServiceCall.name)]).first?.stringValue
+            if let owner { setServiceOwner(owner, generation: generation) }
+            return owner == sender
+        } catch {
+            return error.name == DBusError.Name.nameHasNoOwner
+        }
+    }
+
+    // MARK: Reconnecting
+
+    /// The bus went away (on the dead connection's thread): forget the
+    /// connection and, unless a loop is at it already, start reconnecting.
+    private func connectionLost(generation: UInt64) {
+        let (lost, startLoop) = state.withLock { state -> (BusConnection?, Bool) in
+            guard state.generation == generation, !state.closed else { return (nil, false) }
+            let lost = state.connection
+            state.connection = nil
+            state.serviceOwner = nil
+            guard !state.reconnecting else { return (lost, false) }
+            state.reconnecting = true
+            return (lost, true)
+        }
+        lost?.close()
+        guard startLoop else { return }
+        Task { [weak self] in
+            var delay = Duration.milliseconds(100)
+            while true {
+                try? await Task.sleep(for: delay)
+                guard let self, !state.withLock({ $0.closed }) else { return }
+                if await reconnectOnce() { return }
+                delay = min(delay * 2, .seconds(30))
+            }
+        }
+    }
+
+    /// One attempt; true when done (connected, or closed meanwhile).
+    private func reconnectOnce() async -> Bool {
+        let connection: BusConnection
+        do throws(BackgroundFetchError) {
+            connection = try ServiceCall.connect(bus, threadName: "bgfetch-client")
+        } catch {
+            return false
+        }
+        do throws(BackgroundFetchError) {
+            try await attach(connection)
+        } catch {
+            state.withLock { if $0.connection === connection { $0.connection = nil } }
+            connection.close()
+            return false
+        }
+        // Lost again while attaching? Then this loop goes on.
+        return state.withLock { state in
+            guard state.closed || state.connection === connection else { return false }
+            state.reconnecting = false
+            return true
+        }
+    }
+}

@@ -1,0 +1,196 @@
+import DBus
+import Synchronization
+
+/// The management side of bgfetch, for tools and settings panels such as
+/// `bgfetchctl`: every app's tasks, the user's on/off switch, triggering,
+/// history, and the `FetchFinished` feed.
+///
+/// The service decides what the caller may see: its own uid's apps, or every
+/// user's for uid 0 (which may name another user's app as `UID/APP_ID`).
+/// Unlike ``BackgroundFetch`` it does not reconnect: it is meant for short
+/// calls, and ``fetchFinishedEvents()`` streams end when the bus goes away.
+public final class BackgroundFetchManager: Sendable {
+    /// One task of one app (`ListTasks`).
+    public struct ManagedTask: Sendable, Hashable {
+        public var appID: String
+        public var uid: UInt32
+        public var info: BackgroundFetchTaskInfo
+
+        public init(appID: String, uid: UInt32, info: BackgroundFetchTaskInfo) {
+            self.appID = appID
+            self.uid = uid
+            self.info = info
+        }
+    }
+
+    /// One past fetch (`GetHistory`).
+    public struct FetchRecord: Sendable, Hashable {
+        /// When the service asked for it (Unix µs).
+        public var requestedAtMicroseconds: UInt64
+        /// When the app answered (Unix µs); 0 if it expired or is outstanding.
+        public var finishedAtMicroseconds: UInt64
+        /// nil while the fetch is outstanding.
+        public var result: BackgroundFetchResult?
+
+        public init(requestedAtMicroseconds: UInt64, finishedAtMicroseconds: UInt64, result: BackgroundFetchResult?) {
+            self.requestedAtMicroseconds = requestedAtMicroseconds
+            self.finishedAtMicroseconds = finishedAtMicroseconds
+            self.result = result
+        }
+    }
+
+    /// A `FetchFinished` signal: a fetch was answered or expired (then `.failed`).
+    public struct FetchFinished: Sendable, Hashable {
+        public var appID: String
+        public var taskName: String
+        public var requestID: UInt64
+        public var result: BackgroundFetchResult?
+        /// The raw result number, also when it is not a known result.
+        public var rawResult: UInt32
+    }
+
+    /// The service's read-only properties.
+    public struct ServiceInfo: Sendable, Hashable {
+        public var version: String
+        public var fetchTimeout: UInt32
+        public var defaultMinimumInterval: UInt32
+        public var minimumIntervalFloor: UInt32
+        /// The unique bus name of the service's connection.
+        public var owner: String
+    }
+
+    public let bus: BackgroundFetch.Bus
+    private let connection: BusConnection
+    private let observers = Mutex<[UInt64: AsyncStream<FetchFinished>.Continuation]>([:])
+    private let nextObserverID = Atomic<UInt64>(0)
+    private let subscribed = Mutex(false)
+
+    /// Connects to `bus`. Throws `busUnavailable` if it cannot be reached.
+    public init(bus: BackgroundFetch.Bus = .session) throws(BackgroundFetchError) {
+        self.bus = bus
+        connection = try ServiceCall.connect(bus, threadName: "bgfetch-manager")
+        connection.setMessageHandler { [weak self] message in self?.handle(message) ?? false }
+        connection.setDisconnectHandler { [weak self] in self?.finishObservers() }
+    }
+
+    deinit { close() }
+
+    public func close() {
+        finishObservers()
+        connection.close()
+    }
+
+    // MARK: Calls
+
+    /// The service's properties; throws `serviceNotRunning` when it does not run.
+    public func serviceInfo() async throws(BackgroundFetchError) -> ServiceInfo {
+        // Properties first: on a bus that can start the service, that starts it.
+        let properties = try await ServiceCall.properties(connection, on: bus)
+        let owner = try await ServiceCall.callBus(connection, on: bus, "GetNameOwner", [.string(ServiceCall.name)])
+        return ServiceInfo(
+            version: properties["Version"]?.stringValue ?? "",
+            fetchTimeout: properties["FetchTimeout"]?.uint32Value ?? 0,
+            defaultMinimumInterval: properties["DefaultMinimumInterval"]?.uint32Value ?? 0,
+            minimumIntervalFloor: properties["MinimumIntervalFloor"]?.uint32Value ?? 0,
+            owner: owner.first?.stringValue ?? "")
+    }
+
+    /// The tasks the caller may see, sorted by app and name.
+    public func listTasks() async throws(BackgroundFetchError) -> [ManagedTask] {
+        guard let items = try await call("ListTasks").first?.arrayValue else { throw .badReply("ListTasks") }
+        var tasks: [ManagedTask] = []
+        for item in items {
+            guard let fields = item.structValue, fields.count == 3, let app = fields[0].stringValue,
+                let name = fields[1].stringValue, let info = fields[2].vardictValue
+            else { throw .badReply("ListTasks") }
+            tasks.append(
+                ManagedTask(appID: app, uid: info["uid"]?.uint32Value ?? 0, info: BackgroundFetchTaskInfo(name: name, info: info)))
+        }
+        return tasks
+    }
+
+    /// The user's switch for `appID` (`"*"`: every app of the user).
+    public func setAppEnabled(_ appID: String, _ enabled: Bool) async throws(BackgroundFetchError) {
+        _ = try await call("SetAppEnabled", [.string(appID), .bool(enabled)])
+    }
+
+    /// Fires an app's task now; returns the request id.
+    public func triggerTask(appID: String, name: String) async throws(BackgroundFetchError) -> UInt64 {
+        guard let id = try await call("TriggerTask", [.string(appID), .string(name)]).first?.uint64Value else {
+            throw .badReply("TriggerTask")
+        }
+        return id
+    }
+
+    /// A task's recent fetches, oldest first.
+    public func history(appID: String, name: String) async throws(BackgroundFetchError) -> [FetchRecord] {
+        guard let items = try await call("GetHistory", [.string(appID), .string(name)]).first?.arrayValue else {
+            throw .badReply("GetHistory")
+        }
+        var records: [FetchRecord] = []
+        for item in items {
+            guard let fields = item.structValue, fields.count == 3, let requested = fields[0].uint64Value,
+                let finished = fields[1].uint64Value, let result = fields[2].uint32Value
+            else { throw .badReply("GetHistory") }
+            records.append(
+                FetchRecord(
+                    requestedAtMicroseconds: requested, finishedAtMicroseconds: finished,
+                    result: BackgroundFetchResult(rawValue: result)))
+        }
+        return records
+    }
+
+    // MARK: FetchFinished
+
+    /// Every `FetchFinished` from now on, until the bus goes away or
+    /// ``close()``. The match rule is in place when this returns.
+    public func fetchFinishedEvents() async throws(BackgroundFetchError) -> AsyncStream<FetchFinished> {
+        let needsMatch = subscribed.withLock { subscribed in
+            defer { subscribed = true }
+            return !subscribed
+        }
+        if needsMatch {
+            let rule =
+                "type='signal',sender='\(ServiceCall.name)',path='\(ServiceCall.path)',"
+                + "interface='\(ServiceCall.managerInterface)',member='FetchFinished'"
+            do throws(BackgroundFetchError) {
+                _ = try await ServiceCall.callBus(connection, on: bus, "AddMatch", [.string(rule)])
+            } catch {
+                subscribed.withLock { $0 = false }
+                throw error
+            }
+        }
+        let (stream, continuation) = AsyncStream.makeStream(of: FetchFinished.self)
+        let id = nextObserverID.add(1, ordering: .relaxed).newValue
+        observers.withLock { $0[id] = continuation }
+        continuation.onTermination = { [weak self] _ in self?.observers.withLock { _ = $0.removeValue(forKey: id) } }
+        if !connection.isConnected { finishObservers() }
+        return stream
+    }
+
+    private func handle(_ message: Message) -> Bool {
+        guard message.kind == .signal, message.interface == ServiceCall.managerInterface,
+            message.member == "FetchFinished", message.signature == "sstu"
+        else { return false }
+        let arguments = message.arguments
+        guard let app = arguments[0].stringValue, let name = arguments[1].stringValue,
+            let id = arguments[2].uint64Value, let raw = arguments[3].uint32Value
+        else { return true }
+        let event = FetchFinished(
+            appID: app, taskName: name, requestID: id, result: BackgroundFetchResult(rawValue: raw), rawResult: raw)
+        for observer in observers.withLock({ Array($0.values) }) { observer.yield(event) }
+        return true
+    }
+
+    private func finishObservers() {
+        let all = observers.withLock { observers in
+            defer { observers = [:] }
+            return Array(observers.values)
+        }
+        for observer in all { observer.finish() }
+    }
+
+    private func call(_ member: String, _ arguments: [DBusValue] = []) async throws(BackgroundFetchError) -> [DBusValue] {
+        try await ServiceCall.call(connection, on: bus, interface: ServiceCall.managerInterface, member, arguments)
+    }
+}

@@ -1,0 +1,95 @@
+import DBus
+import Foundation
+
+/// One of the app's tasks as the service sees it (`GetRegisteredTasks`).
+public struct BackgroundFetchTaskInfo: Sendable, Hashable {
+    /// Where a task is in its life. Open to new values: the service may add states.
+    public struct State: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
+        public let rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+
+        /// Waiting for its next fetch.
+        public static let scheduled = State(rawValue: "scheduled")
+        /// A fetch is outstanding.
+        public static let running = State(rawValue: "running")
+        /// Due, but no connection of the app to deliver to.
+        public static let pending = State(rawValue: "pending")
+        /// After a reboot, waiting for its app to register it again.
+        public static let dormant = State(rawValue: "dormant")
+        /// The app's status is not Available (disabled or restricted).
+        public static let paused = State(rawValue: "paused")
+
+        public var description: String { rawValue }
+    }
+
+    public var name: String
+    /// The interval the task was registered with.
+    public var minimumInterval: Duration
+    /// The interval the service uses: the largest of the task's, the app's and
+    /// the administrator's (backoff shows in ``nextFetch``, not here).
+    public var effectiveInterval: Duration
+    public var stopOnTerminate: Bool
+    public var startOnBoot: Bool
+    public var state: State
+    /// When the next fetch is due; nil if none is.
+    public var nextFetch: Date?
+    /// When the last fetch was requested; nil if never.
+    public var lastFetch: Date?
+    /// The last fetch's result; nil if there was none yet.
+    public var lastResult: BackgroundFetchResult?
+    public var fetchCount: UInt64
+    public var failureCount: UInt64
+
+    public init(
+        name: String, minimumInterval: Duration, effectiveInterval: Duration, stopOnTerminate: Bool, startOnBoot: Bool,
+        state: State, nextFetch: Date?, lastFetch: Date?, lastResult: BackgroundFetchResult?, fetchCount: UInt64,
+        failureCount: UInt64
+    ) {
+        self.name = name
+        self.minimumInterval = minimumInterval
+        self.effectiveInterval = effectiveInterval
+        self.stopOnTerminate = stopOnTerminate
+        self.startOnBoot = startOnBoot
+        self.state = state
+        self.nextFetch = nextFetch
+        self.lastFetch = lastFetch
+        self.lastResult = lastResult
+        self.fetchCount = fetchCount
+        self.failureCount = failureCount
+    }
+
+    /// Reads the service's info dictionary; missing keys read as zero.
+    init(name: String, info: [String: DBusValue]) {
+        self.init(
+            name: name,
+            minimumInterval: .seconds(info["minimumInterval"]?.uint32Value ?? 0),
+            effectiveInterval: .seconds(info["effectiveInterval"]?.uint32Value ?? 0),
+            stopOnTerminate: info["stopOnTerminate"]?.boolValue ?? true,
+            startOnBoot: info["startOnBoot"]?.boolValue ?? false,
+            state: State(rawValue: info["state"]?.stringValue ?? ""),
+            nextFetch: Self.date(microseconds: info["nextFetch"]?.uint64Value),
+            lastFetch: Self.date(microseconds: info["lastFetch"]?.uint64Value),
+            lastResult: (info["lastResult"]?.uint32Value).flatMap(BackgroundFetchResult.init(rawValue:)),
+            fetchCount: info["fetchCount"]?.uint64Value ?? 0,
+            failureCount: info["failureCount"]?.uint64Value ?? 0)
+    }
+
+    /// A Unix time in microseconds as a date; 0 (the service's "none") is nil.
+    static func date(microseconds: UInt64?) -> Date? {
+        guard let microseconds, microseconds > 0 else { return nil }
+        return Date(timeIntervalSince1970: Double(microseconds) / 1_000_000)
+    }
+
+    /// Reads `a(sa{sv})`.
+    static func list(from reply: [DBusValue]) throws(BackgroundFetchError) -> [BackgroundFetchTaskInfo] {
+        guard let items = reply.first?.arrayValue else { throw .badReply("GetRegisteredTasks") }
+        var tasks: [BackgroundFetchTaskInfo] = []
+        for item in items {
+            guard let fields = item.structValue, fields.count == 2, let name = fields[0].stringValue,
+                let info = fields[1].vardictValue
+            else { throw .badReply("GetRegisteredTasks") }
+            tasks.append(BackgroundFetchTaskInfo(name: name, info: info))
+        }
+        return tasks
+    }
+}

@@ -1,0 +1,99 @@
+import ArgumentParser
+import BackgroundFetch
+import Glibc
+
+/// `bgfetchctl status [APP]`.
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show whether the service runs, or an app's status and tasks.",
+        discussion: """
+            Without APP: whether the service answers on the bus, its version, fetch timeout, \
+            default interval and the administrator's interval floor. Exits 3 if it does not run.
+
+            With APP: the app's tasks and their states, from the service's task list. An app whose \
+            tasks are "paused" is not Available: the user switched it off (bgfetchctl disable) or the \
+            administrator restricts it; the two are not told apart here. An app with no registered \
+            task is unknown to the service (exit 4).
+            """
+    )
+
+    @OptionGroup var busOptions: BusOptions
+
+    @Argument(help: "An app id (UID/APP_ID for another user's app, as root).")
+    var app: String?
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func run() async throws {
+        let manager = try busOptions.connect()
+        defer { manager.close() }
+        if let app {
+            try await showApp(app, manager)
+        } else {
+            try await showService(manager)
+        }
+    }
+
+    private func showService(_ manager: BackgroundFetchManager) async throws {
+        let info: BackgroundFetchManager.ServiceInfo
+        do throws(BackgroundFetchError) {
+            info = try await manager.serviceInfo()
+        } catch {
+            if json { Output.line(Output.json(["bus": busOptions.busName, "running": false])) }
+            throw CtlFailure(error)
+        }
+        if json {
+            Output.line(
+                Output.json([
+                    "bus": busOptions.busName, "running": true, "version": info.version, "owner": info.owner,
+                    "fetchTimeout": info.fetchTimeout, "defaultMinimumInterval": info.defaultMinimumInterval,
+                    "minimumIntervalFloor": info.minimumIntervalFloor,
+                ]))
+            return
+        }
+        Output.line(
+            """
+            bgfetch service on \(busOptions.bus): running
+              Version:           \(info.version)
+              Bus name:          org.bgfetch.BackgroundFetch1 (\(info.owner))
+              Fetch timeout:     \(Output.duration(seconds: UInt64(info.fetchTimeout)))
+              Default interval:  \(Output.duration(seconds: UInt64(info.defaultMinimumInterval)))
+              Interval floor:    \(Output.duration(seconds: UInt64(info.minimumIntervalFloor)))
+            """)
+    }
+
+    private func showApp(_ app: String, _ manager: BackgroundFetchManager) async throws {
+        let (uid, appID) = Self.split(app)
+        let all: [BackgroundFetchManager.ManagedTask]
+        do throws(BackgroundFetchError) {
+            all = try await manager.listTasks()
+        } catch {
+            throw CtlFailure(error)
+        }
+        let tasks = all.filter { $0.appID == appID && $0.uid == uid }
+        guard !tasks.isEmpty else {
+            throw CtlFailure(.notFound, "no such app: '\(app)' has no registered task")
+        }
+        let available = !tasks.contains { $0.info.state == .paused }
+        if json {
+            Output.line(
+                Output.json([
+                    "app": appID, "uid": uid, "available": available, "tasks": tasks.map(Output.json),
+                ]))
+            return
+        }
+        Output.line("\(appID) (uid \(uid)): " + (available ? "Available" : "not Available (disabled by the user or restricted by the administrator)"))
+        Output.line("")
+        Output.line(Output.taskTable(tasks, showUID: false))
+    }
+
+    /// `UID/APP_ID` or a plain `APP_ID` (the caller's uid).
+    static func split(_ app: String) -> (uid: UInt32, appID: String) {
+        if let slash = app.firstIndex(of: "/"), let uid = UInt32(app[..<slash]) {
+            return (uid, String(app[app.index(after: slash)...]))
+        }
+        return (getuid(), app)
+    }
+}

@@ -1,0 +1,2 @@
+// bgfetchctl: inspect and control the bgfetch service. See `bgfetchctl --help`.
+await Bgfetchctl.runAndExit()

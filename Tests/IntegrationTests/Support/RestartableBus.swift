@@ -1,0 +1,67 @@
+import DBus
+import Foundation
+
+/// A private `dbus-daemon` that can be stopped and started again at the same
+/// address, with a bare `bgfetchd` on it: for what happens when the bus itself
+/// goes away (``TestBus`` keeps one bus for its whole life).
+final class RestartableBus: @unchecked Sendable {
+    let directory = Paths.temporaryDirectory("bgfetch-rbus")
+    let socket: String
+    var address: String { "unix:path=\(socket)" }
+    private var busProcess: ChildProcess?
+    private var daemonProcess: ChildProcess?
+
+    init() throws {
+        socket = directory.appendingPathComponent("bus").path
+        try startBus()
+    }
+
+    func startBus() throws {
+        try? FileManager.default.removeItem(atPath: socket)
+        let config = Paths.fixtures.appendingPathComponent("session-bus.conf").path
+        let process = try ChildProcess(
+            "/usr/bin/dbus-daemon", ["--config-file=\(config)", "--address=\(address)", "--nofork", "--nosyslog"])
+        busProcess = process
+        let deadline = Date().addingTimeInterval(10)
+        while !FileManager.default.fileExists(atPath: socket) {
+            guard Date() < deadline, process.isRunning else { throw TestError("dbus-daemon did not start") }
+            usleep(10_000)
+        }
+    }
+
+    /// Stops the bus; the `bgfetchd` on it exits by itself (its bus is gone).
+    func stopBus() {
+        busProcess?.terminate(SIGTERM)
+        busProcess = nil
+        if let daemon = daemonProcess, daemon.wait(timeout: 10) == nil { daemon.terminate() }
+        daemonProcess = nil
+    }
+
+    /// Starts `bgfetchd` with its state in this bus's folder and waits for its name.
+    func startDaemon(_ arguments: [String] = ["--minimum-interval-floor", "1"]) throws {
+        let log = directory.appendingPathComponent("bgfetchd.log").path
+        let process = try ChildProcess(
+            Paths.bgfetchd,
+            ["--address", address, "--state-dir", directory.appendingPathComponent("state").path, "--log-level", "debug"]
+                + arguments,
+            stdout: log, stderr: log)
+        daemonProcess = process
+        let client = try connect()
+        defer { client.close() }
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline {
+            if (try? client.callBus("NameHasOwner", [.string("org.bgfetch.BackgroundFetch1")]).first?.boolValue) == true { return }
+            guard process.isRunning else { throw TestError("bgfetchd exited with \(process.exitCode ?? -1)") }
+            usleep(10_000)
+        }
+        throw TestError("bgfetchd did not take its name")
+    }
+
+    func connect() throws -> BusConnection { try BusConnection.connect(.address(address), threadName: "test-client") }
+
+    deinit {
+        daemonProcess?.terminate()
+        busProcess?.terminate()
+        try? FileManager.default.removeItem(at: directory)
+    }
+}
