@@ -394,6 +394,23 @@ struct FetchEngineFinishTests {
         }
     }
 
+    @Test func aPendingFetchCanBeAnsweredAndCountsAsDeliveredThen() throws {
+        let h = try EngineHarness()
+        try h.engine.register(mail, name: "t", options: TaskOptions(minimumInterval: 600, stopOnTerminate: false))
+        h.engine.connectionClosed(mail.connection)
+        let id = try h.engine.triggerTask(key(mail, "t"))
+        #expect(try h.info(mail, "t").state == .pending)
+        #expect(h.events.take().isEmpty)
+        h.advance(seconds: 5)
+        try h.engine.finish(mail, requestID: id, result: .noData)
+        #expect(h.events.take() == [.fetchFinished(task: key(mail, "t"), requestID: id, result: .noData)])
+        let info = try h.info(mail, "t")
+        #expect(info.state == .scheduled)
+        #expect(info.fetchCount == 1)
+        #expect(info.lastFetch == h.clock.now())
+        #expect(info.nextFetch == h.clock.now() + secs(600))
+    }
+
     @Test func finishAfterUnregisterIsAnUnknownRequest() throws {
         let h = try EngineHarness()
         try h.engine.register(mail, name: "t", options: TaskOptions(minimumInterval: 600))

@@ -68,10 +68,15 @@ extension FetchEngine {
 
     public func finish(_ caller: Caller, requestID: UInt64, result: FetchResult) throws(FetchError) {
         guard let key = taskKey(forRequest: requestID), key.app == caller.app, var task = task(key),
-            let outstanding = task.outstanding, outstanding.requestID == requestID,
-            outstanding.deadline > 0  // never delivered: the app cannot have it
+            let outstanding = task.outstanding, outstanding.requestID == requestID
         else { throw .unknownRequest(requestID) }
         var change = makeChange()
+        if outstanding.deadline == 0 {
+            // Answered while still pending (the app learnt the id another way):
+            // it counts as delivered now.
+            task.lastFetch = clock.now()
+            task.fetchCount += 1
+        }
         finishOutstanding(&task, result: result, finishedAt: clock.now(), change: &change)
         change.events.append(.fetchFinished(task: key, requestID: requestID, result: result))
         try commit(change)
