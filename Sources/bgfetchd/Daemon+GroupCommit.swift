@@ -1,0 +1,59 @@
+import BackgroundFetchCore
+import DBus
+
+extension Daemon {
+    /// Everything dispatched in one turn of the loop shares one transaction:
+    /// replies and signals wait in the round until it is committed, then go
+    /// out together. Many clients' changes cost one sync to disk.
+    func startRound() {
+        guard !round.isOpen else { return }
+        round.isOpen = true
+        store.beginGroup()
+    }
+
+    func finishRound() {
+        guard round.isOpen else { return }
+        round.isOpen = false
+        var failure: FetchError?
+        do {
+            try store.endGroup()
+        } catch {
+            failure = error
+            logger.error("a group of changes could not be stored; reloading", metadata: ["error": "\(error)"])
+        }
+        for item in round.take() {
+            switch item {
+            case .reply(let reply, let call, let durable):
+                if durable, let failure {
+                    if let error = call.makeErrorReply(failure.dbusError) { connection.send(error) }
+                } else {
+                    connection.send(reply)
+                }
+            case .signal(let signal):
+                if failure == nil { connection.send(signal) }
+            }
+        }
+        if failure != nil {
+            do { try engine.reload() } catch { logger.critical("cannot reload the state", metadata: ["error": "\(error)"]) }
+        }
+    }
+}
+
+/// What waits for the round's commit before it may be sent.
+struct DeliveryRound {
+    enum Item {
+        /// `durable`: the call changed stored state, so the reply waits for the commit.
+        case reply(Message, to: Message, durable: Bool)
+        case signal(Message)
+    }
+
+    var isOpen = false
+    private var items: [Item] = []
+
+    mutating func add(_ item: Item) { items.append(item) }
+
+    mutating func take() -> [Item] {
+        defer { items.removeAll(keepingCapacity: true) }
+        return items
+    }
+}
