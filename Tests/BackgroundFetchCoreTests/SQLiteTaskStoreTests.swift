@@ -337,4 +337,16 @@ struct SQLiteTaskStoreTests {
         #expect(try reopened.history(of: key(mail, "t")).map(\.result) == [.newData])
         #expect(try reopened.integrityCheck() == "ok")
     }
+
+    @Test func aSecondDamagedDatabaseInTheSameSecondGetsItsOwnName() throws {
+        let directory = try TemporaryDirectory()
+        let db = (directory.path as NSString).appendingPathComponent(SQLiteTaskStore.fileName)
+        for round in 1...2 {
+            try Data(repeating: 0x42, count: 4096).write(to: URL(fileURLWithPath: db))
+            let store = try open(directory)
+            #expect(try store.load().tasks.isEmpty, "round \(round)")
+        }
+        let aside = try directory.contents().filter { $0.hasPrefix("bgfetch.db.corrupt-") }
+        #expect(aside.count == 2)
+    }
 }

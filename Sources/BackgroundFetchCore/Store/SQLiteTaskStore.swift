@@ -29,10 +29,14 @@ public final class SQLiteTaskStore: TaskStore {
         do {
             database = try Self.openChecked(path: path)
         } catch let error where error.isCorruption {
-            let aside = path + ".corrupt-\(Int(Date().timeIntervalSince1970))"
+            let aside = Self.unusedName(path + ".corrupt-\(Int(Date().timeIntervalSince1970))")
             logger.error("the database is damaged; moving it aside", metadata: ["path": "\(path)", "to": "\(aside)", "error": "\(error)"])
             for suffix in ["", "-wal", "-shm"] where FileManager.default.fileExists(atPath: path + suffix) {
-                try? FileManager.default.moveItem(atPath: path + suffix, toPath: aside + suffix)
+                do {
+                    try FileManager.default.moveItem(atPath: path + suffix, toPath: aside + suffix)
+                } catch {
+                    throw .failed("cannot move the damaged database \(path + suffix) aside: \(error.localizedDescription)")
+                }
             }
             do {
                 database = try Self.openChecked(path: path)
@@ -42,6 +46,17 @@ public final class SQLiteTaskStore: TaskStore {
         } catch {
             throw .failed("cannot open the database \(path): \(error)")
         }
+    }
+
+    /// `base`, or `base.2`, `base.3`, … : the first name no file has.
+    private static func unusedName(_ base: String) -> String {
+        var candidate = base
+        var n = 1
+        while ["", "-wal", "-shm"].contains(where: { FileManager.default.fileExists(atPath: candidate + $0) }) {
+            n += 1
+            candidate = "\(base).\(n)"
+        }
+        return candidate
     }
 
     private static func openChecked(path: String) throws(SQLiteError) -> SQLiteDatabase {
