@@ -1,18 +1,42 @@
 import BackgroundFetchCore
 import DBus
 
-/// The bus's activatable names, asked for at most every few seconds.
-struct ActivatableNames {
+/// The bus's activatable names, refreshed in the background when older than a
+/// few seconds: asking never blocks the connection's thread. Lives on it.
+final class ActivatableNames: @unchecked Sendable {
+    private let connection: BusConnection
     private var names: Set<String> = []
     private var fetchedAt: Int64?
+    private var refreshing = false
 
-    mutating func contains(_ name: String, connection: BusConnection) -> Bool {
+    /// Reads the list once, blocking: at start, before anything is served.
+    init(connection: BusConnection) {
+        self.connection = connection
+        let listed = (try? connection.callBus("ListActivatableNames").first?.arrayValue) ?? []
+        names = Set(listed.compactMap(\.stringValue))
+        fetchedAt = SystemClock().now()
+    }
+
+    func contains(_ name: String) -> Bool {
         let now = SystemClock().now()
-        if fetchedAt.map({ now - $0 > 5_000_000 || now < $0 }) ?? true {
-            fetchedAt = now
-            let listed = (try? connection.callBus("ListActivatableNames").first?.arrayValue) ?? []
-            names = Set(listed.compactMap(\.stringValue))
+        if !refreshing, fetchedAt.map({ now - $0 > 5_000_000 || now < $0 }) ?? true {
+            refresh()
         }
         return names.contains(name)
+    }
+
+    private func refresh() {
+        guard let call = try? Message.methodCall(
+            destination: "org.freedesktop.DBus", path: "/org/freedesktop/DBus", interface: "org.freedesktop.DBus",
+            member: "ListActivatableNames")
+        else { return }
+        refreshing = true
+        connection.call(call, timeoutMilliseconds: 25_000) { [self] result in
+            refreshing = false
+            fetchedAt = SystemClock().now()
+            if case .success(let reply) = result {
+                names = Set((reply.arguments.first?.arrayValue ?? []).compactMap(\.stringValue))
+            }
+        }
     }
 }

@@ -4,12 +4,16 @@ import DBus
 /// Who each connection is: its uid and app id, resolved once from the bus and
 /// `/proc`, cached per connection and dropped when the connection leaves.
 ///
+/// Like the daemon, it lives on the connection's thread.
+///
 /// It also follows `NameOwnerChanged` to know which well-known names each
 /// connection owns, the third source of an app id.
-final class CallerRegistry {
+final class CallerRegistry: @unchecked Sendable {
     private let connection: BusConnection
     private let resolver: AppIdentityResolver
     private var identities: [String: AppKey] = [:]
+    /// Connections the bus could not vouch for (they left before we asked).
+    private var failures: [String: FetchError] = [:]
     private var ownedNames: [String: Set<String>] = [:]
 
     static let nameOwnerChangedRule =
@@ -37,6 +41,7 @@ final class CallerRegistry {
         if name.hasPrefix(":") {
             guard newOwner.isEmpty else { return nil }
             identities[name] = nil
+            failures[name] = nil
             ownedNames[name] = nil
             return name
         }
@@ -49,12 +54,55 @@ final class CallerRegistry {
     }
 
     /// The caller behind `sender`. Refused when the bus cannot tell who it is
-    /// (it has left already): never guessed.
+    /// (it has left already): never guessed. Answers from the cache when it
+    /// can; otherwise asks the bus and waits (the daemon looks callers up
+    /// ahead with ``lookUp(_:completion:)`` so that this rarely happens).
     func caller(_ sender: String) throws(FetchError) -> Caller {
-        if let app = identities[sender] { return Caller(app: app, connection: sender) }
-        let app = try resolve(sender)
+        if let known = known(sender) { return try known.get() }
+        let credentials: [String: DBusValue]
+        do {
+            credentials = try connection.callBus("GetConnectionCredentials", [.string(sender)]).first?.vardictValue ?? [:]
+        } catch {
+            throw FetchError(.accessDenied, "cannot identify the caller \(sender): \(error.message)")
+        }
+        let app = try identify(sender, credentials: credentials)
         identities[sender] = app
         return Caller(app: app, connection: sender)
+    }
+
+    /// What is known of `sender` without asking the bus, if anything.
+    func known(_ sender: String) -> Result<Caller, FetchError>? {
+        if let app = identities[sender] { return .success(Caller(app: app, connection: sender)) }
+        if let failure = failures[sender] { return .failure(failure) }
+        return nil
+    }
+
+    /// Asks the bus who `sender` is without blocking the connection's
+    /// thread; `completion` runs on it once the answer is cached.
+    func lookUp(_ sender: String, completion: @escaping @Sendable () -> Void) {
+        guard let call = try? Message.methodCall(
+            destination: "org.freedesktop.DBus", path: "/org/freedesktop/DBus", interface: "org.freedesktop.DBus",
+            member: "GetConnectionCredentials", [.string(sender)])
+        else { return completion() }
+        connection.call(call, timeoutMilliseconds: 25_000) { [unowned self] result in
+            do throws(FetchError) {
+                switch result {
+                case .success(let reply):
+                    identities[sender] = try identify(sender, credentials: reply.arguments.first?.vardictValue ?? [:])
+                case .failure(let error):
+                    throw FetchError(.accessDenied, "cannot identify the caller \(sender): \(error.message)")
+                }
+            } catch {
+                failures[sender] = error
+            }
+            completion()
+        }
+    }
+
+    /// Drops what is known of a connection that has left.
+    func forget(_ sender: String) {
+        identities[sender] = nil
+        failures[sender] = nil
     }
 
     /// The app behind a connection, or nil if it is not on the bus.
@@ -62,13 +110,7 @@ final class CallerRegistry {
         try? caller(unique).app
     }
 
-    private func resolve(_ sender: String) throws(FetchError) -> AppKey {
-        let credentials: [String: DBusValue]
-        do {
-            credentials = try connection.callBus("GetConnectionCredentials", [.string(sender)]).first?.vardictValue ?? [:]
-        } catch {
-            throw FetchError(.accessDenied, "cannot identify the caller \(sender): \(error.message)")
-        }
+    private func identify(_ sender: String, credentials: [String: DBusValue]) throws(FetchError) -> AppKey {
         guard let uid = credentials["UnixUserID"]?.uint32Value else {
             throw FetchError(.accessDenied, "the bus does not know the uid of \(sender)")
         }

@@ -49,11 +49,21 @@ struct DeliveryRound {
 
     var isOpen = false
     private var items: [Item] = []
+    /// Callers with a reply waiting in this round.
+    private var waitingCallers: Set<String> = []
 
-    mutating func add(_ item: Item) { items.append(item) }
+    mutating func add(_ item: Item) {
+        if case .reply(_, let call, _) = item, let sender = call.sender { waitingCallers.insert(sender) }
+        items.append(item)
+    }
+
+    func isWaiting(for sender: String?) -> Bool { sender.map(waitingCallers.contains) ?? false }
 
     mutating func take() -> [Item] {
-        defer { items.removeAll(keepingCapacity: true) }
+        defer {
+            items.removeAll(keepingCapacity: true)
+            waitingCallers.removeAll(keepingCapacity: true)
+        }
         return items
     }
 }

@@ -23,7 +23,9 @@ final class Daemon: @unchecked Sendable {
     private(set) var server: ObjectServer!
     private(set) var timer: LoopTimer!
     var armedDeadline: Int64?
-    var activatable = ActivatableNames()
+    var activatable: ActivatableNames!
+    /// Calls from connections whose identity is being looked up, in order.
+    var waiting: [String: [Message]] = [:]
     var round = DeliveryRound()
 
     struct Settings {
@@ -64,7 +66,8 @@ final class Daemon: @unchecked Sendable {
             throw StartupError("cannot create a timer: \(error.message)")
         }
         engine.onEvent = { [unowned self] in send($0) }
-        engine.isActivatable = { [unowned self] in activatable.contains($0.appID, connection: connection) }
+        activatable = ActivatableNames(connection: connection)
+        engine.isActivatable = { [unowned self] in activatable.contains($0.appID) }
 
         do {
             try registry.start()
@@ -115,13 +118,40 @@ final class Daemon: @unchecked Sendable {
 
     // MARK: Incoming messages
 
+    /// Serves one call. A reply to a call that changed stored state waits
+    /// for the round's commit; so does any later reply to the same caller,
+    /// to keep its replies in order. Other replies go at once.
+    private func dispatch(_ message: Message) {
+        startRound()
+        let writesBefore = store.writes
+        guard let reply = server.reply(to: message) else { return }
+        let durable = store.writes != writesBefore
+        if durable || round.isWaiting(for: message.sender) {
+            round.add(.reply(reply, to: message, durable: durable))
+        } else {
+            connection.send(reply)
+        }
+    }
+
     private func handle(_ message: Message) -> Bool {
         switch message.kind {
         case .methodCall:
-            startRound()
-            let writesBefore = store.writes
-            if let reply = server.reply(to: message) {
-                round.add(.reply(reply, to: message, durable: store.writes != writesBefore))
+            let sender = message.sender ?? ""
+            if sender.isEmpty || registry.known(sender) != nil {
+                dispatch(message)
+            } else if waiting[sender] != nil {
+                waiting[sender]?.append(message)
+            } else {
+                // Ask the bus who this is without stopping everyone else;
+                // the caller's calls wait, in order, for the answer.
+                waiting[sender] = [message]
+                registry.lookUp(sender) { [unowned self] in
+                    guard let queued = waiting.removeValue(forKey: sender) else {
+                        registry.forget(sender)  // it left while we asked
+                        return
+                    }
+                    for call in queued { dispatch(call) }
+                }
             }
             return true
         case .signal:
@@ -131,6 +161,8 @@ final class Daemon: @unchecked Sendable {
             let arguments = message.arguments.map { $0.stringValue ?? "" }
             if let departed = registry.nameOwnerChanged(name: arguments[0], oldOwner: arguments[1], newOwner: arguments[2]) {
                 monitors[departed] = nil
+                // Its calls still waiting for its identity go unanswered: it has left.
+                waiting[departed] = nil
                 engine.connectionClosed(departed)
             }
             return false

@@ -98,12 +98,25 @@ final class EventLoop: @unchecked Sendable {
         for body in work { body() }
     }
 
+    /// At most this many messages are dispatched before the idle handler
+    /// runs, so work it does per turn (a group commit) stays bounded.
+    static let dispatchesPerTurn = 64
+
     private func dispatchAll() {
         guard let connection else { return }
-        while dbus_connection_get_dispatch_status(connection) == DBUS_DISPATCH_DATA_REMAINS {
+        var dispatched = 0
+        while dispatched < Self.dispatchesPerTurn,
+            dbus_connection_get_dispatch_status(connection) == DBUS_DISPATCH_DATA_REMAINS
+        {
             dbus_connection_dispatch(connection)
             runPosted()
+            dispatched += 1
         }
+    }
+
+    private var hasMessagesQueued: Bool {
+        guard let connection else { return false }
+        return dbus_connection_get_dispatch_status(connection) == DBUS_DISPATCH_DATA_REMAINS
     }
 
     private func run() {
@@ -148,6 +161,8 @@ final class EventLoop: @unchecked Sendable {
             timeoutMs = timeoutMs < 0 ? remaining : min(timeoutMs, remaining)
         }
 
+        // Messages left over from a capped turn: look at the sockets, but do not wait.
+        if hasMessagesQueued { timeoutMs = 0 }
         let count = poll(&fds, nfds_t(fds.count), timeoutMs)
         if count < 0 { return }  // EINTR: go round again
 
