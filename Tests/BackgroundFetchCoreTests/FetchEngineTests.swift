@@ -394,6 +394,18 @@ struct FetchEngineFinishTests {
         }
     }
 
+    @Test func registeringTheSameTaskAgainStoresNothing() throws {
+        let h = try EngineHarness()
+        try h.engine.register(mail, name: "t", options: TaskOptions(minimumInterval: 600))
+        let commits = try h.memoryStore.commits
+        try h.engine.register(mail, name: "t", options: TaskOptions(minimumInterval: 600))
+        #expect(try h.memoryStore.commits == commits)
+        try h.engine.register(mailSecond, name: "t", options: TaskOptions(minimumInterval: 600))
+        #expect(try h.memoryStore.commits == commits + 1, "a new connection is a change")
+        try h.engine.register(mailSecond, name: "t", options: TaskOptions(minimumInterval: 900))
+        #expect(try h.memoryStore.commits == commits + 2, "new options are a change")
+    }
+
     @Test func aPendingFetchCanBeAnsweredAndCountsAsDeliveredThen() throws {
         let h = try EngineHarness()
         try h.engine.register(mail, name: "t", options: TaskOptions(minimumInterval: 600, stopOnTerminate: false))

@@ -9,6 +9,13 @@ extension FetchEngine {
         var change = makeChange()
         var task: TaskRecord
         if let existing = self.task(key) {
+            // The same registration again from the same connection changes
+            // nothing: nothing to store (apps re-register at every start).
+            if existing.options == options, existing.binding == caller.connection, !existing.dormant,
+                !existing.hasPendingFetch
+            {
+                return
+            }
             task = existing
             task.options = options
         } else {
