@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "bgfetchd", targets: ["bgfetchd"]),
         .executable(name: "bgfetchctl", targets: ["bgfetchctl"]),
         .library(name: "BackgroundFetch", targets: ["BackgroundFetch"]),
+        .executable(name: "bgfetch-bench", targets: ["bgfetch-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -46,9 +47,23 @@ let package = Package(
             ]
         ),
         .executableTarget(
+            name: "bgfetch-stress",
+            dependencies: [
+                "DBus", "CSQLite",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
             name: "bgfetch-example",
             dependencies: ["BackgroundFetch"],
             path: "Examples/SwiftFetcher"
+        ),
+        .executableTarget(
+            name: "bgfetch-bench",
+            dependencies: [
+                "DBus", "CSQLite",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
         ),
         .testTarget(name: "DBusTests", dependencies: ["DBus"]),
         .testTarget(name: "BackgroundFetchCoreTests", dependencies: ["BackgroundFetchCore"]),

@@ -1,0 +1,87 @@
+import DBus
+import Foundation
+import Glibc
+import Synchronization
+
+/// A private `dbus-daemon` in the bench's work folder, with the tests'
+/// session-bus configuration.
+final class PrivateBus {
+    let address: String
+    let child: Child
+
+    init(dbusDaemon: String, config: String, directory: String) throws(BenchError) {
+        let socket = directory + "/bus"
+        address = "unix:path=\(socket)"
+        child = try Child(
+            dbusDaemon, ["--config-file=\(config)", "--address=\(address)", "--nofork", "--nosyslog"],
+            output: directory + "/dbus-daemon.log")
+        let start = Clock.nanos()
+        while access(socket, F_OK) != 0 {
+            guard child.isRunning else {
+                throw BenchError("dbus-daemon exited with \(child.exitCode ?? -1); see \(directory)/dbus-daemon.log")
+            }
+            guard Clock.seconds(since: start) < 10 else { throw BenchError("dbus-daemon did not open \(socket)") }
+            usleep(2_000)
+        }
+    }
+
+    func stop() { child.stop(SIGTERM, timeout: 5) }
+}
+
+/// Follows who owns the service's name, stamping each change as it arrives.
+///
+/// It stays connected for the whole run, and is quiet: the daemon sees no
+/// traffic from it.
+final class NameWatcher: Sendable {
+    let connection: BusConnection
+    private let state = OwnerState()
+
+    private final class OwnerState: Sendable {
+        let value = Mutex<(owner: String, changedAt: UInt64)>(("", 0))
+    }
+
+    init(bus: PrivateBus) throws(BenchError) {
+        connection = try bus.connect(thread: "bench-watcher")
+        let state = self.state
+        connection.setMessageHandler { message in
+            guard message.kind == .signal, message.member == "NameOwnerChanged",
+                message.interface == "org.freedesktop.DBus"
+            else { return false }
+            let arguments = message.arguments.map { $0.stringValue ?? "" }
+            guard arguments.count == 3, arguments[0] == Service.name else { return false }
+            let stamp = Clock.nanos()
+            state.value.withLock { $0 = (arguments[2], stamp) }
+            return true
+        }
+        do {
+            try connection.addMatch(
+                "type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='\(Service.name)'"
+            )
+            let owner = try connection.callBus("NameHasOwner", [.string(Service.name)]).first?.boolValue ?? false
+            if owner { throw BenchError("\(Service.name) is already owned on the private bus") }
+        } catch let error as BenchError {
+            throw error
+        } catch {
+            throw BenchError("cannot watch the service's name: \(error)")
+        }
+    }
+
+    /// Waits until the name has an owner (or none), as told by a change at
+    /// or after `since` (monotonic ns) when given; returns when that change
+    /// happened. Fails if `child` ends first or `timeout` passes.
+    @discardableResult
+    func wait(owned: Bool, since: UInt64 = 0, child: Child?, timeout: Double) throws(BenchError) -> UInt64 {
+        let start = Clock.nanos()
+        while true {
+            let (owner, changedAt) = state.value.withLock { $0 }
+            if owner.isEmpty != owned && changedAt >= since { return changedAt }
+            if owned, let child, !child.isRunning {
+                throw BenchError("bgfetchd exited with \(child.exitCode ?? -1) before owning its name")
+            }
+            if Clock.seconds(since: start) > timeout {
+                throw BenchError("bgfetchd did not \(owned ? "take" : "release") its name within \(Int(timeout)) s")
+            }
+            usleep(200)
+        }
+    }
+}

@@ -1,0 +1,81 @@
+import DBus
+
+/// Durable RegisterTask calls: each reply comes after the daemon's SQLite
+/// commit, so the rate is bounded by how the daemon commits.
+enum RegisterStage {
+    struct Outcome {
+        var callsPerSecond: Double
+        var calls: Int
+        /// Per-call round trips, milliseconds.
+        var latency: Sample
+        /// The first and the last tenth of each client's calls: the daemon
+        /// holds more tasks at the end.
+        var early: Sample
+        var late: Sample
+    }
+
+    /// Every client registers new tasks (`t<firstIndex>`, ...; each client is
+    /// its own app) back to back for `seconds`, all at once, each on its own
+    /// connection's thread.
+    static func run(_ clients: [BusConnection], seconds: Double, firstIndex: Int) throws(BenchError) -> Outcome {
+        struct ClientRun: Sendable {
+            var start: UInt64
+            var end: UInt64
+            var latencies: [Double]
+        }
+        let deadline = Clock.nanos() + UInt64(seconds * 1e9)
+        let handoffs = clients.map { connection in
+            let handoff = Handoff<Result<ClientRun, BenchError>>()
+            connection.perform {
+                var run = ClientRun(start: Clock.nanos(), end: 0, latencies: [])
+                var index = firstIndex
+                do throws(DBusError) {
+                    while Clock.nanos() < deadline {
+                        let message = try Service.register("t\(index)", interval: 3600)
+                        let start = Clock.nanos()
+                        _ = try connection.callBlocking(message, timeoutMilliseconds: 30_000)
+                        run.end = Clock.nanos()
+                        run.latencies.append(Double(run.end - start) / 1e6)
+                        index += 1
+                    }
+                    handoff.put(.success(run))
+                } catch {
+                    handoff.put(.failure(BenchError("RegisterTask #\(index) failed: \(error)")))
+                }
+            }
+            return handoff
+        }
+        var runs: [ClientRun] = []
+        var firstFailure: BenchError?
+        for handoff in handoffs {
+            switch handoff.take() {
+            case .success(let run): runs.append(run)
+            case .failure(let error): firstFailure = firstFailure ?? error
+            }
+        }
+        if let firstFailure { throw firstFailure }
+        let calls = runs.reduce(0) { $0 + $1.latencies.count }
+        let start = runs.map(\.start).min() ?? 0
+        let end = runs.map(\.end).max() ?? 0
+        guard calls > 0, end > start else { throw BenchError("no RegisterTask call finished") }
+        let tenths = runs.map { run in (run.latencies.count + 9) / 10 }
+        return Outcome(
+            callsPerSecond: Double(calls) / (Double(end - start) / 1e9), calls: calls,
+            latency: Sample(runs.flatMap(\.latencies)),
+            early: Sample(zip(runs, tenths).flatMap { run, tenth in run.latencies.prefix(tenth) }),
+            late: Sample(zip(runs, tenths).flatMap { run, tenth in run.latencies.suffix(tenth) }))
+    }
+
+    /// The distinct app ids that hold tasks, by the daemon's Manager.ListTasks:
+    /// proof that each client was taken for its own app.
+    static func appCount(_ connection: BusConnection) throws(BenchError) -> (apps: Int, tasks: Int) {
+        do {
+            let reply = try connection.callBlocking(try Service.call("ListTasks", interface: Service.managerInterface))
+            let items = reply.arguments.first?.arrayValue ?? []
+            let apps = Set(items.compactMap { $0.structValue?.first?.stringValue })
+            return (apps.count, items.count)
+        } catch {
+            throw BenchError("ListTasks failed: \(error)")
+        }
+    }
+}

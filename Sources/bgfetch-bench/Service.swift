@@ -1,0 +1,49 @@
+import DBus
+
+/// The service's names and the calls the bench makes.
+enum Service {
+    static let name = "org.bgfetch.BackgroundFetch1"
+    static let path = "/org/bgfetch/BackgroundFetch1"
+    static let appInterface = "org.bgfetch.BackgroundFetch1"
+    static let managerInterface = "org.bgfetch.BackgroundFetch1.Manager"
+    /// Apps the bench plays own names under this prefix (the third source of an app id).
+    static let benchAppPrefix = "org.bgfetch.Bench"
+
+    static func call(_ member: String, _ arguments: [DBusValue] = [], interface: String = appInterface) throws(DBusError)
+        -> Message
+    {
+        try Message.methodCall(destination: name, path: path, interface: interface, member: member, arguments)
+    }
+
+    static func getStatus() throws(DBusError) -> Message { try call("GetStatus") }
+
+    /// `org.freedesktop.DBus.Peer.Ping`: libdbus answers it inside the
+    /// daemon's dispatch without the service's code, so it is the bus's own
+    /// round trip to the same process.
+    static func ping() throws(DBusError) -> Message { try call("Ping", interface: "org.freedesktop.DBus.Peer") }
+
+    static func register(_ task: String, interval: UInt32) throws(DBusError) -> Message {
+        try call(
+            "RegisterTask",
+            [.string(task), .vardict(["minimumInterval": .uint32(interval), "stopOnTerminate": .bool(false)])])
+    }
+}
+
+extension PrivateBus {
+    /// A client connection; with `app`, it first owns that well-known name,
+    /// which makes it that app (the bench runs outside any app scope).
+    func connect(app: String? = nil, thread: String = "bench-client") throws(BenchError) -> BusConnection {
+        let connection: BusConnection
+        do {
+            connection = try BusConnection.connect(.address(address), threadName: thread)
+        } catch {
+            throw BenchError("cannot connect to the private bus: \(error)")
+        }
+        if let app {
+            let owned: BusConnection.NameRequestResult
+            do { owned = try connection.requestName(app) } catch { throw BenchError("cannot own \(app): \(error)") }
+            guard owned == .primaryOwner else { throw BenchError("the name \(app) is taken on the private bus") }
+        }
+        return connection
+    }
+}

@@ -1,0 +1,123 @@
+import DBus
+import Foundation
+
+/// The run: each stage prints a progress line, then what it measured, and
+/// records its figures. A stage that fails marks its figures unmeasured and
+/// the run goes on.
+struct Stages {
+    let lab: Lab
+    let scale: Scale
+    /// The stages to run (stage 1 always runs: the others start from its state); nil: all.
+    var only: Set<Int>? = nil
+    let report = Report()
+    static let count = 8
+
+    func runAll() -> Report {
+        var empty: (database: String, start: RestoreStage.Start)?
+        attempt(1, "bgfetchd on empty state (the floor of a start)", [.restore, .restoreMemory, .dueLateness, .idleSwitches]) {
+            () throws(BenchError) in
+            let made = try RestoreStage.emptyState(lab, settle: scale.settleSeconds)
+            empty = made
+            detail("started in \(Format.millis(made.start.seconds * 1000)), VmHWM \(Format.mebibytes(made.start.peakKiB))")
+        }
+        let template = empty?.database
+        attempt(2, "round trips and throughput: GetStatus against Peer.Ping", [.roundTrip, .throughput]) { () throws(BenchError) in
+            guard let template else { throw BenchError("no empty state") }
+            try calls(template)
+        }
+        attempt(4, "durable RegisterTask against raw SQLite commits", [.registerOne, .registerMany]) { () throws(BenchError) in
+            guard let template else { throw BenchError("no empty state") }
+            try registers(template)
+        }
+        attempt(6, "restore \(Format.count(scale.restoreTasks)) tasks", [.restore, .restoreMemory, .restoreNewBoot, .restoreDeparted]) {
+            () throws(BenchError) in
+            guard let empty else { throw BenchError("no empty state") }
+            try restores(empty.database, floor: empty.start)
+        }
+        attempt(7, "\(Format.count(scale.dueTasks)) tasks due at the same instant", [.dueLateness]) { () throws(BenchError) in
+            guard let template else { throw BenchError("no empty state") }
+            try due(template)
+        }
+        attempt(
+            8, "idle for \(Format.fixed(scale.idleSeconds, 0)) s with \(Format.count(scale.idleTasks)) tasks registered, none due",
+            [.idleSwitches]
+        ) { () throws(BenchError) in
+            guard let template else { throw BenchError("no empty state") }
+            try idle(template)
+        }
+        return report
+    }
+
+    private func attempt(_ stage: Int, _ title: String, _ figures: [Figure], _ body: () throws(BenchError) -> Void) {
+        // Stages 2 and 4 also print stages 3 and 5.
+        let covered = stage == 2 || stage == 4 ? [stage, stage + 1] : [stage]
+        if let only, stage > 1, only.isDisjoint(with: covered) {
+            progress("[\(stage)/\(Self.count)] \(title): skipped (--only)")
+            for figure in figures { report.skip(figure) }
+            return
+        }
+        progress("[\(stage)/\(Self.count)] \(title)")
+        do throws(BenchError) {
+            try body()
+        } catch {
+            progress("      FAILED: \(error)")
+            for figure in figures { report.fail(figure, error.description) }
+        }
+    }
+
+    func detail(_ line: String) { progress("      " + line) }
+
+    // MARK: Calls
+
+    private func calls(_ template: String) throws(BenchError) {
+        let daemon = try lab.startDaemon(stateDirectory: try RestoreStage.stateFolder(lab, "calls", from: template))
+        let client = try lab.bus.connect(thread: "bench-calls")
+        defer { client.close() }
+        detail("\(Format.count(scale.roundTrips)) GetStatus and \(Format.count(scale.roundTrips)) Ping, sequential, interleaved")
+        let trips = try CallStages.roundTrips(client, count: scale.roundTrips)
+        detail(
+            "GetStatus median \(Format.micros(trips.getStatus.median)) (p99 \(Format.micros(trips.getStatus.percentile(99)))), "
+                + "Ping median \(Format.micros(trips.ping.median)) (p99 \(Format.micros(trips.ping.percentile(99))))")
+        report.record(
+            .roundTrip,
+            Measurement(
+                measured: Format.micros(trips.getStatus.median), floor: "Ping " + Format.micros(trips.ping.median),
+                ratio: trips.getStatus.median / trips.ping.median, checked: trips.getStatus.median / trips.ping.median))
+
+        progress("[3/\(Self.count)] throughput: \(scale.throughputRounds) round(s) of \(Format.count(scale.throughputCalls)) calls of each, \(scale.inFlight) in flight on one connection (pending-call API)")
+        var getStatus: [CallStages.Throughput] = []
+        var ping: [CallStages.Throughput] = []
+        var ratios: [Double] = []
+        for round in 1...scale.throughputRounds {
+            func measure(_ kind: Bool) throws(BenchError) -> CallStages.Throughput {
+                try CallStages.throughput(client, daemonPID: daemon.pid, total: scale.throughputCalls, inFlight: scale.inFlight) {
+                    () throws(DBusError) in kind ? try Service.getStatus() : try Service.ping()
+                }
+            }
+            // Alternate which goes first, so drift hits both alike.
+            let statusFirst = round % 2 == 0
+            let first = try measure(statusFirst)
+            let second = try measure(!statusFirst)
+            let (statusRound, pingRound) = statusFirst ? (first, second) : (second, first)
+            ping.append(pingRound)
+            getStatus.append(statusRound)
+            ratios.append(statusRound.callsPerSecond / pingRound.callsPerSecond)
+            detail(
+                "round \(round): Ping \(Format.rate(pingRound.callsPerSecond))\(cpu(pingRound)), "
+                    + "GetStatus \(Format.rate(statusRound.callsPerSecond))\(cpu(statusRound)): "
+                    + "ratio \(Format.fixed(ratios.last!, 2))")
+        }
+        try daemon.stop()
+        let statusRate = Sample(getStatus.map(\.callsPerSecond)).median
+        let pingRate = Sample(ping.map(\.callsPerSecond)).median
+        let ratio = Sample(ratios).median
+        detail("the figure is the median of the rounds' ratios; rates are the medians of the rounds")
+        report.record(
+            .throughput,
+            Measurement(measured: Format.rate(statusRate), floor: "Ping " + Format.rate(pingRate), ratio: ratio, checked: ratio))
+    }
+
+    private func cpu(_ round: CallStages.Throughput) -> String {
+        round.daemonMicrosPerCall.map { " (bgfetchd CPU \(Format.micros($0))/call)" } ?? ""
+    }
+}

@@ -1,0 +1,23 @@
+import Foundation
+import Testing
+
+/// The short run of each part of the reliability suite (`bgfetch-stress
+/// --quick`) against the debug `bgfetchd`, so the suite cannot rot. The long
+/// run is `make stress`.
+@Suite(.serialized, .timeLimit(.minutes(5)))
+struct StressSmokeTests {
+    static var stress: String { Paths.products.appendingPathComponent("bgfetch-stress").path }
+
+    func run(_ part: String, timeout: TimeInterval = 240) throws {
+        let result = try Command.run(
+            Self.stress, ["--quick", "--part", part, "--bgfetchd", Paths.bgfetchd], timeout: timeout)
+        #expect(result.status == 0, "bgfetch-stress --part \(part):\n\(result.stdout)\n\(result.stderr)")
+    }
+
+    @Test func fuzzer() throws { try run("fuzz") }
+    @Test func killNineStorm() throws { try run("kill9") }
+    @Test func misbehavingApps() throws { try run("misbehaving") }
+    @Test func churn() throws { try run("churn") }
+    @Test func storageFaults() throws { try run("storage") }
+    @Test func dbusBroker() throws { try run("broker") }
+}
