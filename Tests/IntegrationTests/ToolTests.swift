@@ -281,7 +281,7 @@ struct ToolTests {
             loop.quit()
             return False
 
-        GLib.timeout_add_seconds(10, give_up)
+        GLib.timeout_add_seconds(60, give_up)
         loop.run()
 
         if state["error"]:
@@ -345,7 +345,7 @@ struct ToolTests {
     }
 
     /// A second app in dbus-python that listens to every signal from the
-    /// service and exits at the first FetchFinished (or after 10 s).
+    /// service and exits at the first FetchFinished (or after 60 s).
     static let pythonListener = #"""
         import dbus
         import dbus.mainloop.glib
@@ -362,7 +362,8 @@ struct ToolTests {
                 loop.quit()
 
         bus.add_signal_receiver(on_signal, bus_name="org.bgfetch.BackgroundFetch1", member_keyword="member")
-        GLib.timeout_add_seconds(10, loop.quit)
+        # Generous: the whole suite runs in parallel on two cores.
+        GLib.timeout_add_seconds(60, loop.quit)
         # A round trip to the bus so the match rule is in place before READY.
         bus.get_name_owner("org.bgfetch.BackgroundFetch1")
         print("READY", flush=True)
