@@ -13,6 +13,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
     ],
     targets: [
         .systemLibrary(
@@ -28,7 +29,11 @@ let package = Package(
         .target(name: "DBus", dependencies: ["CDBus"]),
         .target(
             name: "BackgroundFetchCore",
-            dependencies: ["CSQLite", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "CSQLite",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "HeapModule", package: "swift-collections"),
+            ]
         ),
         .executableTarget(
             name: "bgfetchd",

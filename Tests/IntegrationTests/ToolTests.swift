@@ -277,7 +277,7 @@ struct ToolTests {
         triggered = int(app.TriggerFetch("sync"))
 
         def give_up():
-            state["error"] = "no FetchRequested within 10 s"
+            state["error"] = "no FetchRequested within 60 s"
             loop.quit()
             return False
 

@@ -60,45 +60,34 @@ extension FetchEngine {
         !task.dormant && task.outstanding == nil && status(of: task.key.app) == .available
     }
 
-    func computeNextDeadline() -> Int64? {
-        var earliestExpiry: Int64?
-        var candidates: [Batching.Candidate] = []
-        for byName in tasks.values {
-            for task in byName.values {
-                if let outstanding = task.outstanding, outstanding.deadline > 0 {
-                    earliestExpiry = min(earliestExpiry ?? outstanding.deadline, outstanding.deadline)
-                } else if isSchedulable(task) {
-                    candidates.append(Batching.Candidate(due: dueTime(of: task), interval: effectiveInterval(of: task)))
-                }
-            }
-        }
-        let wake = Batching.wakeTime(candidates)
-        switch (earliestExpiry, wake) {
-        case (let a?, let b?): return min(a, b)
-        case (let a?, nil): return a
-        case (nil, let b?): return b
-        case (nil, nil): return nil
-        }
-    }
+    func computeNextDeadline() -> Int64? { index.nextDeadline() }
 
     /// Expires fetches past their deadline and fires every task due by now.
     /// The host calls it when the timer for ``nextDeadline()`` goes off.
     public func fireDue() throws(FetchError) {
         let now = clock.now()
-        var change = makeChange()
-        for byName in tasks.values {
-            for var task in byName.values {
-                if let outstanding = task.outstanding, outstanding.deadline > 0 {
-                    guard outstanding.deadline <= now else { continue }
-                    finishOutstanding(&task, result: .failed, finishedAt: 0, change: &change)
-                    change.events.append(
-                        .fetchExpired(destination: outstanding.destination, task: task.key, requestID: outstanding.requestID))
-                    change.events.append(.fetchFinished(task: task.key, requestID: outstanding.requestID, result: .failed))
-                } else if isSchedulable(task), dueTime(of: task) <= now {
-                    requestFetch(&task, now: now, change: &change)
-                    change.batch.save(task)
-                }
+        let (expiring, due) = index.takeDue(by: now)
+        // Whatever happens below, every task taken out goes back in with its time.
+        defer {
+            for key in expiring + due {
+                if let task = task(key) { reindex(task) }
             }
+        }
+        var change = makeChange()
+        for key in expiring {
+            guard var task = task(key), let outstanding = task.outstanding, outstanding.deadline > 0,
+                outstanding.deadline <= now
+            else { continue }
+            finishOutstanding(&task, result: .failed, finishedAt: 0, change: &change)
+            change.events.append(
+                .fetchExpired(destination: outstanding.destination, task: task.key, requestID: outstanding.requestID))
+            change.events.append(.fetchFinished(task: task.key, requestID: outstanding.requestID, result: .failed))
+        }
+        for key in due {
+            guard var task = change.batch.savedTasks[key] ?? task(key), isSchedulable(task), dueTime(of: task) <= now
+            else { continue }
+            requestFetch(&task, now: now, change: &change)
+            change.batch.save(task)
         }
         try commit(change)
     }

@@ -23,6 +23,8 @@ public final class FetchEngine {
     private var tasksPerUser: [UInt32: Int] = [:]
     private(set) var nextRequestID: UInt64 = 1
     private var cachedDeadline: Int64?? = nil
+    /// Each task's next due time or expiry, for the timer and ``fireDue()``.
+    var index = DueIndex()
 
     public init(config: DaemonConfig, store: TaskStore, clock: WallClock, logger: Logger = Logger(label: "bgfetch.engine")) {
         self.config = config
@@ -91,6 +93,7 @@ public final class FetchEngine {
         tasksByConnection.removeAll()
         tasksByRequest.removeAll()
         tasksPerUser.removeAll()
+        index.removeAll()
         for app in state.apps { apps[app.app] = app }
         for task in state.tasks { put(task) }
         nextRequestID = state.nextRequestID
@@ -167,6 +170,8 @@ public final class FetchEngine {
         for key in change.batch.deletedTasks { remove(key) }
         for task in change.batch.savedTasks.values { put(task) }
         for app in change.batch.savedApps.values { apps[app.app] = app }
+        // A switch or an app's interval moves every task of the app.
+        if !change.batch.savedApps.isEmpty { reindexAll() }
         if let next = change.batch.nextRequestID { nextRequestID = next }
         cachedDeadline = nil
         for event in change.events { onEvent(event) }
@@ -181,11 +186,32 @@ public final class FetchEngine {
         tasks[task.key.app, default: [:]][task.key.name] = task
         if let binding = task.binding { tasksByConnection[binding, default: []].insert(task.key) }
         if let outstanding = task.outstanding { tasksByRequest[outstanding.requestID] = task.key }
+        reindex(task)
+    }
+
+    /// Records when `task` next needs the engine: its fetch's expiry, or its
+    /// due time while it may fire, or nothing.
+    func reindex(_ task: TaskRecord) {
+        if let outstanding = task.outstanding {
+            index.set(task.key, time: outstanding.deadline > 0 ? outstanding.deadline : nil, kind: .expiry)
+        } else if isSchedulable(task) {
+            index.set(task.key, time: dueTime(of: task), kind: .due(interval: effectiveInterval(of: task)))
+        } else {
+            index.remove(task.key)
+        }
+    }
+
+    func reindexAll() {
+        index.removeAll()
+        for byName in tasks.values {
+            for task in byName.values { reindex(task) }
+        }
     }
 
     private func remove(_ key: TaskKey) {
         guard let old = task(key) else { return }
         unindex(old)
+        index.remove(key)
         tasks[key.app]?[key.name] = nil
         if tasks[key.app]?.isEmpty == true { tasks[key.app] = nil }
         tasksPerUser[key.app.uid, default: 1] -= 1

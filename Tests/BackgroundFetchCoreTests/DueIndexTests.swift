@@ -1,0 +1,53 @@
+import Testing
+
+@testable import BackgroundFetchCore
+
+/// The heap index gives the same wake-ups as the plain batching rule, and
+/// forgets what it is told to forget.
+@Suite(.timeLimit(.minutes(1)))
+struct DueIndexTests {
+    typealias C = Batching.Candidate
+
+    func key(_ n: Int) -> TaskKey { TaskKey(app: mailApp, name: "t\(n)") }
+
+    @Test func agreesWithBatchingOnRandomSchedules() {
+        var random = BatchingTests.SplitMix64(state: 7)
+        for _ in 0..<1000 {
+            var index = DueIndex()
+            var live: [Int: C] = [:]
+            for n in 0..<Int(random.next(in: 1...12)) {
+                let candidate = C(due: secs(random.next(in: 0...3000)), interval: UInt32(random.next(in: 1...4000)))
+                index.set(key(n), time: candidate.due, kind: .due(interval: candidate.interval))
+                live[n] = candidate
+                // Some tasks move or go again: only their last record counts.
+                if random.next(in: 0...3) == 0 {
+                    let moved = C(due: secs(random.next(in: 0...3000)), interval: candidate.interval)
+                    index.set(key(n), time: moved.due, kind: .due(interval: moved.interval))
+                    live[n] = moved
+                }
+                if random.next(in: 0...5) == 0 {
+                    index.remove(key(n))
+                    live[n] = nil
+                }
+            }
+            #expect(index.nextDeadline() == Batching.wakeTime(Array(live.values)))
+            // Asking twice gives the same answer: the walk puts back what it took.
+            #expect(index.nextDeadline() == Batching.wakeTime(Array(live.values)))
+        }
+    }
+
+    @Test func expiriesAndDuesAreTakenInTimeOrder() {
+        var index = DueIndex()
+        index.set(key(1), time: secs(50), kind: .due(interval: 600))
+        index.set(key(2), time: secs(10), kind: .expiry)
+        index.set(key(3), time: secs(30), kind: .due(interval: 600))
+        index.set(key(4), time: secs(90), kind: .due(interval: 600))
+        index.remove(key(3))
+        #expect(index.nextDeadline() == secs(10))
+        let taken = index.takeDue(by: secs(60))
+        #expect(taken.expiring == [key(2)])
+        #expect(taken.due == [key(1)])
+        #expect(index.nextDeadline() == secs(90))
+        #expect(index.takeDue(by: secs(60)).due.isEmpty)
+    }
+}
