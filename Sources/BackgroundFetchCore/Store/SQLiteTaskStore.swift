@@ -63,6 +63,8 @@ public final class SQLiteTaskStore: TaskStore {
         let database = try SQLiteDatabase(path: path)
         try database.execute("PRAGMA journal_mode=WAL")
         try database.execute("PRAGMA synchronous=FULL")
+        // Savepoints journal each statement; keep that journal in memory, not in a temp file.
+        try database.execute("PRAGMA temp_store=MEMORY")
         try database.execute("PRAGMA foreign_keys=ON")
         let check = try database.scalarText("PRAGMA quick_check")
         guard check == "ok" else {
