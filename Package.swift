@@ -27,6 +27,7 @@ let package = Package(
             providers: [.apt(["libsqlite3-dev"])]
         ),
         .target(name: "DBus", dependencies: ["CDBus"]),
+        .target(name: "ProcessKit"),
         .target(
             name: "BackgroundFetchCore",
             dependencies: [
@@ -54,7 +55,7 @@ let package = Package(
         .executableTarget(
             name: "bgfetch-stress",
             dependencies: [
-                "DBus", "CSQLite",
+                "DBus", "CSQLite", "ProcessKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -66,13 +67,13 @@ let package = Package(
         .executableTarget(
             name: "bgfetch-bench",
             dependencies: [
-                "DBus", "CSQLite",
+                "DBus", "CSQLite", "ProcessKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "DBusTests", dependencies: ["DBus"]),
         .testTarget(name: "BackgroundFetchCoreTests", dependencies: ["BackgroundFetchCore"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["DBus", "BackgroundFetch"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["DBus", "BackgroundFetch", "ProcessKit"]),
     ],
     swiftLanguageModes: [.v6]
 )

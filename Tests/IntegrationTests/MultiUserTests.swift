@@ -1,5 +1,6 @@
 import DBus
 import Foundation
+import ProcessKit
 import Testing
 
 /// The system bus: many users share one daemon and each sees only their own.

@@ -1,5 +1,6 @@
 import DBus
 import Foundation
+import ProcessKit
 import Glibc
 import Testing
 

@@ -1,4 +1,5 @@
 import Foundation
+import ProcessKit
 
 /// The outcome of running a command to its end.
 struct CommandResult: CustomStringConvertible {

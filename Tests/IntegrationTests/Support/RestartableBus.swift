@@ -1,5 +1,6 @@
 import DBus
 import Foundation
+import ProcessKit
 
 /// A private `dbus-daemon` that can be stopped and started again at the same
 /// address, with a bare `bgfetchd` on it: for what happens when the bus itself

@@ -1,5 +1,6 @@
 import DBus
 import Foundation
+import ProcessKit
 
 /// A private `dbus-daemon` for one test: its own config, its own socket in a
 /// temporary folder, stopped when the test lets go of it.

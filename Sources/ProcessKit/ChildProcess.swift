@@ -1,25 +1,38 @@
 import Foundation
 import Glibc
 
-/// A child process started with posix_spawn and reaped with waitpid.
+/// A child process started with posix_spawn and reaped with waitpid, for the
+/// tests, the bench and the stress suite.
 ///
-/// Foundation's `Process.waitUntilExit` spins a run loop and can hang when
-/// called from the test runner's few threads; this never does.
-final class ChildProcess: @unchecked Sendable {
-    let pid: pid_t
+/// Foundation's `Process.waitUntilExit` spins a run loop and hangs when called
+/// from the test runner's few threads; this never does. The child starts with
+/// no blocked signals and default handlers for the shutdown signals, whatever
+/// the parent's threads had.
+public final class ChildProcess: @unchecked Sendable {
+    public let pid: pid_t
+    public let executable: String
+    private let lock = NSLock()
     private var status: Int32?
 
-    /// Starts `executable`; output goes to the files named (or nowhere).
-    init(
+    /// Starts `executable`. Standard input comes from `stdin` (a file) or
+    /// /dev/null; output is appended to the files named, or dropped, or left
+    /// as the parent's with `inheritOutput`. `descriptors` maps the child's fd
+    /// numbers to descriptors of ours to pass on (socket activation).
+    public init(
         _ executable: String, _ arguments: [String], environment: [String: String]? = nil,
-        stdin: String? = nil, stdout: String? = nil, stderr: String? = nil
+        stdin: String? = nil, stdout: String? = nil, stderr: String? = nil, inheritOutput: Bool = false,
+        descriptors: [Int32: Int32] = [:]
     ) throws {
+        self.executable = executable
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, stdin ?? "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, stdout ?? "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        posix_spawn_file_actions_addopen(&actions, 2, stderr ?? "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        if !inheritOutput {
+            posix_spawn_file_actions_addopen(&actions, 1, stdout ?? "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0o644)
+            posix_spawn_file_actions_addopen(&actions, 2, stderr ?? "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        }
+        for (target, source) in descriptors { posix_spawn_file_actions_adddup2(&actions, source, target) }
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -34,8 +47,7 @@ final class ChildProcess: @unchecked Sendable {
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
 
         let env = (environment ?? ProcessInfo.processInfo.environment).map { "\($0.key)=\($0.value)" }
-        let argv = [executable] + arguments
-        var cArgv = argv.map { strdup($0) } + [nil]
+        var cArgv = ([executable] + arguments).map { strdup($0) } + [nil]
         var cEnv = env.map { strdup($0) } + [nil]
         defer {
             cArgv.forEach { free($0) }
@@ -43,12 +55,14 @@ final class ChildProcess: @unchecked Sendable {
         }
         var pid: pid_t = 0
         let rc = posix_spawn(&pid, executable, &actions, &attributes, &cArgv, &cEnv)
-        guard rc == 0 else { throw TestError("cannot start \(executable): \(String(cString: strerror(rc)))") }
+        guard rc == 0 else { throw ChildProcessError("cannot start \(executable): \(String(cString: strerror(rc)))") }
         self.pid = pid
     }
 
     /// Whether it still runs (reaps it if it ended).
-    var isRunning: Bool {
+    public var isRunning: Bool {
+        lock.lock()
+        defer { lock.unlock() }
         if status != nil { return false }
         var raw: Int32 = 0
         let rc = waitpid(pid, &raw, WNOHANG)
@@ -61,28 +75,31 @@ final class ChildProcess: @unchecked Sendable {
 
     /// Waits for it to end, at most `timeout` seconds; nil if it still runs.
     @discardableResult
-    func wait(timeout: TimeInterval) -> Int32? {
+    public func wait(timeout: TimeInterval) -> Int32? {
         let deadline = Date().addingTimeInterval(timeout)
         while isRunning {
             if Date() >= deadline { return nil }
-            usleep(2_000)
+            usleep(1_000)
         }
         return exitCode
     }
 
-    /// The exit status, or 128 + the signal that ended it.
-    var exitCode: Int32? {
+    /// The exit status, or 128 + the signal that ended it; nil while it runs.
+    public var exitCode: Int32? {
+        lock.lock()
+        defer { lock.unlock() }
         guard let status else { return nil }
         let signal = status & 0x7f
         return signal == 0 ? (status >> 8) & 0xff : 128 + signal
     }
 
-    func signal(_ signal: Int32) {
+    public func signal(_ signal: Int32) {
         if isRunning { kill(pid, signal) }
     }
 
-    /// Kills it if it still runs and reaps it.
-    func terminate(_ signal: Int32 = SIGKILL) {
+    /// Sends `signal` if it still runs, waits for it, and kills it if it is
+    /// still there after ten seconds.
+    public func terminate(_ signal: Int32 = SIGKILL) {
         guard isRunning else { return }
         kill(pid, signal)
         if wait(timeout: 10) == nil {
@@ -92,4 +109,9 @@ final class ChildProcess: @unchecked Sendable {
     }
 
     deinit { terminate() }
+}
+
+public struct ChildProcessError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }
