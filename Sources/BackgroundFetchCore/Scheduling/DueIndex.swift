@@ -20,6 +20,12 @@ struct DueIndex {
         static func == (a: Entry, b: Entry) -> Bool { a.time == b.time && a.version == b.version }
     }
 
+    /// A wake-up serves at most this many due fetches: with thousands due
+    /// together, finding the wake-up would otherwise cost a walk over all of
+    /// them after every change. The rest go at the next wake-up, still inside
+    /// their windows or as soon as possible.
+    static let largestBatch = 256
+
     private var dues = Heap<Entry>()
     private var expiries = Heap<Entry>()
     /// The live version of each task's entry; older entries are stale.
@@ -68,7 +74,7 @@ struct DueIndex {
         var taken: [Entry] = []
         var wake = first.time
         var closes = Batching.Candidate(due: first.time, interval: first.interval).latest
-        while let next = dues.min {
+        while taken.count < Self.largestBatch, let next = dues.min {
             if !isLive(next) {
                 _ = dues.popMin()
                 continue
