@@ -62,11 +62,17 @@ extension FetchEngine {
 
     func computeNextDeadline() -> Int64? { index.nextDeadline() }
 
-    /// Expires fetches past their deadline and fires every task due by now.
+    /// How many fetches one ``fireDue()`` handles: with thousands due at
+    /// once, each slice is stored and sent before the next is started, and
+    /// other calls are served in between.
+    public static let fetchesPerSlice = 256
+
+    /// Expires fetches past their deadline and fires tasks due by now, one
+    /// slice of them; if more are due, ``nextDeadline()`` is already past.
     /// The host calls it when the timer for ``nextDeadline()`` goes off.
     public func fireDue() throws(FetchError) {
         let now = clock.now()
-        let (expiring, due) = index.takeDue(by: now)
+        let (expiring, due) = index.takeDue(by: now, limit: Self.fetchesPerSlice)
         // Whatever happens below, every task taken out goes back in with its time.
         defer {
             for key in expiring + due {

@@ -24,7 +24,7 @@ struct DueIndex {
     /// together, finding the wake-up would otherwise cost a walk over all of
     /// them after every change. The rest go at the next wake-up, still inside
     /// their windows or as soon as possible.
-    static let largestBatch = 256
+    static let largestBatch = 64
 
     private var dues = Heap<Entry>()
     private var expiries = Heap<Entry>()
@@ -88,17 +88,17 @@ struct DueIndex {
         return expiry.map { min($0, wake) } ?? wake
     }
 
-    /// Takes out every task whose time has come by `now`: expiries first,
-    /// then due fetches, each in time order. The caller records their new
+    /// Takes out the tasks whose time has come by `now`, at most `limit`:
+    /// expiries first, then due fetches, each in time order. The caller records their new
     /// times afterwards (or the same ones, if nothing changed).
-    mutating func takeDue(by now: Int64) -> (expiring: [TaskKey], due: [TaskKey]) {
+    mutating func takeDue(by now: Int64, limit: Int = .max) -> (expiring: [TaskKey], due: [TaskKey]) {
         var expiring: [TaskKey] = []
         var due: [TaskKey] = []
-        while let top = expiries.min, top.time <= now {
+        while expiring.count < limit, let top = expiries.min, top.time <= now {
             let entry = expiries.removeMin()
             if isLive(entry) { expiring.append(entry.key) }
         }
-        while let top = dues.min, top.time <= now {
+        while expiring.count + due.count < limit, let top = dues.min, top.time <= now {
             let entry = dues.removeMin()
             if isLive(entry) { due.append(entry.key) }
         }
