@@ -6,9 +6,10 @@ extension BackgroundFetch {
     /// own task, with a watchdog for the deadline.
     func fetchRequested(task name: String, requestID: UInt64) {
         let arrival = ContinuousClock.now
+        let processHandler = Self.processHandlers.withLock { $0[name] }
         let defined = state.withLock { state -> Bool in
             guard !state.closed, state.running[requestID] == nil else { return true }  // already running it
-            guard let handler = state.handlers[name] else { return false }
+            guard let handler = state.handlers[name] ?? processHandler else { return false }
             let context = FetchContext(
                 taskName: name, requestID: requestID, deadline: arrival + (state.fetchTimeout ?? .seconds(30)))
             let work = Task { try await handler(context) }

@@ -142,6 +142,16 @@ public final class BackgroundFetch: Sendable {
         state.withLock { $0.handlers[name] = handler }
     }
 
+    /// Defines what a fetch of `name` does for every `BackgroundFetch` of the
+    /// process, like Expo's `TaskManager.defineTask`: call it at start-up,
+    /// before any object exists. A definition on an object wins over this one.
+    public static func defineTask(_ name: String, handler: @escaping Handler) {
+        processHandlers.withLock { $0[name] = handler }
+    }
+
+    /// The handlers defined with ``defineTask(_:handler:)-swift.type.method``.
+    static let processHandlers = Mutex<[String: Handler]>([:])
+
     /// The fetches this object answers from now on, one element each, until
     /// ``close()``. Each call gives a new stream; it keeps the newest 256
     /// elements its reader has not taken yet.

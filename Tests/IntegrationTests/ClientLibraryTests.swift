@@ -99,6 +99,19 @@ struct ClientLibraryTests {
         #expect(info.lastResult == .failed && info.failureCount == 1)
     }
 
+    @Test func aProcessWideDefinitionServesEveryObject() async throws {
+        // Expo's TaskManager.defineTask: defined once, before any object exists.
+        BackgroundFetch.defineTask("process-wide-task") { _ in .newData }
+        let f = try Fixture()
+        let fetch = try await library(f.bus.address)
+        defer { fetch.close() }
+        let done = StreamRecorder(fetch.completedFetches())
+        try await fetch.registerTask("process-wide-task")
+        let id = try await fetch.triggerFetch("process-wide-task")
+        let completed = try #require(try await done.wait().first)
+        #expect(completed.requestID == id && completed.result == .newData)
+    }
+
     @Test func fetchWithoutAHandlerIsAnsweredFailed() async throws {
         let f = try Fixture()
         let fetch = try await library(f.bus.address)
