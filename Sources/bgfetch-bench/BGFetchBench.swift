@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ProcessKit
 import Glibc
 
 /// `bgfetch-bench`: the figures of issue 5, each against its floor, in one run.
@@ -109,33 +110,10 @@ struct BGFetchBench: ParsableCommand {
             .deletingLastPathComponent().appendingPathComponent("Tests/Fixtures/session-bus.conf").path
         if access(fixture, R_OK) == 0 { return fixture }
         let copy = directory + "/session-bus.conf"
-        do { try Self.sessionBusConfig.write(toFile: copy, atomically: true, encoding: .utf8) } catch {
+        do { try SessionBusConfig.text.write(toFile: copy, atomically: true, encoding: .utf8) } catch {
             throw BenchError("cannot write \(copy): \(error.localizedDescription)")
         }
         return copy
     }
 
-    /// The same text as Tests/Fixtures/session-bus.conf.
-    static let sessionBusConfig = """
-        <!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
-         "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-        <busconfig>
-          <type>session</type>
-          <keep_umask/>
-          <listen>unix:tmpdir=/tmp</listen>
-          <auth>EXTERNAL</auth>
-          <policy context="default">
-            <allow send_destination="*" eavesdrop="true"/>
-            <allow eavesdrop="true"/>
-            <allow own="*"/>
-          </policy>
-          <limit name="max_incoming_bytes">1000000000</limit>
-          <limit name="max_outgoing_bytes">1000000000</limit>
-          <limit name="max_message_size">1000000000</limit>
-          <limit name="max_connections_per_user">100000</limit>
-          <limit name="max_match_rules_per_connection">50000</limit>
-          <limit name="max_replies_per_connection">50000</limit>
-        </busconfig>
-
-        """
 }

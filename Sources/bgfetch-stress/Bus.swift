@@ -1,5 +1,6 @@
 import DBus
 import Foundation
+import ProcessKit
 import Glibc
 
 /// A private bus on a socket in a temporary folder: `dbus-daemon`, or
@@ -92,30 +93,8 @@ enum BusConfig {
     static func path() -> String {
         if FileManager.default.fileExists(atPath: fixture) { return fixture }
         let path = NSTemporaryDirectory() + "bgfetch-stress-session-bus-\(getpid()).conf"
-        try? fallback.write(toFile: path, atomically: true, encoding: .utf8)
+        try? SessionBusConfig.text.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
 
-    static let fallback = """
-        <!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
-         "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-        <busconfig>
-          <type>session</type>
-          <keep_umask/>
-          <listen>unix:tmpdir=/tmp</listen>
-          <auth>EXTERNAL</auth>
-          <policy context="default">
-            <allow send_destination="*" eavesdrop="true"/>
-            <allow eavesdrop="true"/>
-            <allow own="*"/>
-          </policy>
-          <limit name="max_incoming_bytes">1000000000</limit>
-          <limit name="max_outgoing_bytes">1000000000</limit>
-          <limit name="max_message_size">1000000000</limit>
-          <limit name="max_connections_per_user">100000</limit>
-          <limit name="max_match_rules_per_connection">50000</limit>
-          <limit name="max_replies_per_connection">50000</limit>
-        </busconfig>
-
-        """
 }
