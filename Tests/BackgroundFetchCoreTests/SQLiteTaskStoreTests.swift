@@ -349,4 +349,63 @@ struct SQLiteTaskStoreTests {
         let aside = try directory.contents().filter { $0.hasPrefix("bgfetch.db.corrupt-") }
         #expect(aside.count == 2)
     }
+
+    @Test func aNewBootIsAppliedSetBasedAsTheEngineAppliesItInMemory() throws {
+        let directory = try TemporaryDirectory()
+        let store = try open(directory)
+        func task(_ name: String, stop: Bool, boot: Bool, deadline: Int64?) -> TaskRecord {
+            var t = TaskRecord(
+                key: TaskKey(app: mailApp, name: name), options: TaskOptions(stopOnTerminate: stop, startOnBoot: boot),
+                registeredAt: 1_700_000_000_000_000)
+            t.binding = ":1.7"
+            if let deadline {
+                t.outstanding = .init(requestID: UInt64(name.count * 10), requestedAt: 5, deadline: deadline, destination: ":1.7")
+            }
+            return t
+        }
+        let records = [
+            task("gone", stop: true, boot: false, deadline: nil),
+            task("boots", stop: false, boot: true, deadline: 99),
+            task("sleeps", stop: false, boot: false, deadline: nil),
+            task("waiting", stop: false, boot: false, deadline: 0),
+        ]
+        var batch = StoreBatch()
+        for record in records {
+            batch.save(record)
+            if let o = record.outstanding {
+                batch.history[o.requestID] = HistoryEntry(requestID: o.requestID, task: record.key, requestedAt: 5, finishedAt: 0, result: nil)
+            }
+        }
+        try store.commit(batch)
+        var boot = StoreBatch()
+        boot.newBoot = true
+        try store.commit(boot)
+        let loaded = Dictionary(uniqueKeysWithValues: try store.load().tasks.map { ($0.key.name, $0) })
+        #expect(loaded["gone"] == nil)
+        for record in records.dropFirst() {
+            #expect(loaded[record.key.name] == NewBoot.apply(to: record), "\(record.key.name)")
+        }
+        let inFlight = try store.history(of: TaskKey(app: mailApp, name: "boots"))
+        #expect(inFlight.map(\.result) == [.failed])
+        #expect(try store.history(of: TaskKey(app: mailApp, name: "waiting")).map(\.result) == [nil])
+    }
+
+    @Test func departedConnectionsAreAppliedSetBased() throws {
+        let directory = try TemporaryDirectory()
+        let store = try open(directory)
+        var batch = StoreBatch()
+        for (name, binding, stop) in [("a", ":1.1", true), ("b", ":1.1", false), ("c", ":1.2", true)] {
+            var t = TaskRecord(key: TaskKey(app: mailApp, name: name), options: TaskOptions(stopOnTerminate: stop), registeredAt: 1)
+            t.binding = binding
+            batch.save(t)
+        }
+        try store.commit(batch)
+        var departed = StoreBatch()
+        departed.departedConnections = [":1.1"]
+        try store.commit(departed)
+        let loaded = Dictionary(uniqueKeysWithValues: try store.load().tasks.map { ($0.key.name, $0) })
+        #expect(loaded.keys.sorted() == ["b", "c"])
+        #expect(loaded["b"]?.binding == nil)
+        #expect(loaded["c"]?.binding == ":1.2")
+    }
 }

@@ -49,34 +49,36 @@ public final class FetchEngine {
         let newBoot = state.bootID != bootID
         if newBoot {
             change.batch.bootID = bootID
+            change.batch.newBoot = true
             if state.bootID != nil { logger.info("new boot: resuming startOnBoot tasks only", metadata: ["boot": "\(bootID)"]) }
+        } else {
+            for (binding, keys) in tasksByConnection {
+                guard let app = keys.first?.app, !isStillConnected(binding, app) else { continue }
+                change.batch.departedConnections.insert(binding)
+            }
         }
-        for task in allTaskRecords() {
-            var task = task
-            if newBoot {
-                guard !task.options.stopOnTerminate else {
-                    change.batch.delete(task.key)
-                    continue
-                }
-                task.binding = nil
-                if let outstanding = task.outstanding, outstanding.deadline > 0 {
-                    // The fetch was in flight when the machine went down.
-                    finishOutstanding(&task, result: .failed, finishedAt: 0, change: &change)
-                }
-                // A fetch still waiting to be delivered is kept: it goes out
-                // when the app registers the task again.
-                if !task.options.startOnBoot { task.dormant = true }
-                change.batch.save(task)
-            } else if let binding = task.binding, !isStillConnected(binding, task.key.app) {
-                if task.options.stopOnTerminate {
-                    change.batch.delete(task.key)
-                } else {
-                    task.binding = nil
-                    change.batch.save(task)
+        // The store applies these set-based; memory follows the same rules.
+        try store.commit(change.batch)
+        var removed: [TaskKey] = []
+        var changed: [TaskRecord] = []
+        for byName in tasks.values {
+            for task in byName.values {
+                if newBoot {
+                    if task.options.stopOnTerminate { removed.append(task.key) } else { changed.append(NewBoot.apply(to: task)) }
+                } else if let binding = task.binding, change.batch.departedConnections.contains(binding) {
+                    if task.options.stopOnTerminate {
+                        removed.append(task.key)
+                    } else {
+                        var unbound = task
+                        unbound.binding = nil
+                        changed.append(unbound)
+                    }
                 }
             }
         }
-        try commit(change)
+        for key in removed { remove(key) }
+        for task in changed { put(task) }
+        cachedDeadline = nil
         logger.info("restored", metadata: ["tasks": "\(tasksByKeyCount)", "apps": "\(apps.count)"])
     }
 

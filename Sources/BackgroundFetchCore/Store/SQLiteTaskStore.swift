@@ -212,6 +212,38 @@ public final class SQLiteTaskStore: TaskStore {
     }
 
     private func write(_ batch: StoreBatch) throws(SQLiteError) {
+        if batch.newBoot {
+            // NewBoot.apply, for every row at once.
+            try database.execute(
+                """
+                DELETE FROM history WHERE EXISTS (SELECT 1 FROM tasks t WHERE t.stop_on_terminate = 1
+                    AND t.uid = history.uid AND t.app_id = history.app_id AND t.name = history.name);
+                DELETE FROM tasks WHERE stop_on_terminate = 1;
+                UPDATE history SET finished_at = 0, result = 3
+                    WHERE request_id IN (SELECT request_id FROM tasks WHERE deadline > 0);
+                UPDATE tasks SET last_result = 3, failure_count = failure_count + 1,
+                    consecutive_failures = consecutive_failures + 1,
+                    request_id = NULL, requested_at = NULL, deadline = NULL, destination = NULL
+                    WHERE deadline > 0;
+                UPDATE tasks SET binding = NULL, dormant = CASE WHEN start_on_boot = 0 THEN 1 ELSE dormant END;
+                """)
+        }
+        if !batch.departedConnections.isEmpty {
+            try database.execute("CREATE TEMP TABLE IF NOT EXISTS departed (name TEXT PRIMARY KEY)")
+            try database.execute("DELETE FROM departed")
+            for name in batch.departedConnections {
+                try database.run("INSERT OR IGNORE INTO departed VALUES (?)", [.text(name)])
+            }
+            try database.execute(
+                """
+                DELETE FROM history WHERE EXISTS (SELECT 1 FROM tasks t WHERE t.stop_on_terminate = 1
+                    AND t.binding IN (SELECT name FROM departed)
+                    AND t.uid = history.uid AND t.app_id = history.app_id AND t.name = history.name);
+                DELETE FROM tasks WHERE stop_on_terminate = 1 AND binding IN (SELECT name FROM departed);
+                UPDATE tasks SET binding = NULL WHERE binding IN (SELECT name FROM departed);
+                DELETE FROM departed;
+                """)
+        }
         for key in batch.deletedTasks {
             let id: [SQLiteValue] = [.int(key.app.uid), .text(key.app.appID), .text(key.name)]
             try database.run("DELETE FROM tasks WHERE uid = ? AND app_id = ? AND name = ?", id)

@@ -17,12 +17,19 @@ public struct StoreBatch: Sendable {
     public var history: [UInt64: HistoryEntry] = [:]
     public var nextRequestID: UInt64? = nil
     public var bootID: String? = nil
+    /// Applied first, to every task at once (see ``NewBoot``): after a new
+    /// boot, `stopOnTerminate` tasks go, fetches in flight count as Failed,
+    /// bindings are dropped and tasks without `startOnBoot` turn dormant.
+    public var newBoot = false
+    /// Applied first: connections that left while the daemon was down; their
+    /// `stopOnTerminate` tasks go, the others lose their binding.
+    public var departedConnections: Set<String> = []
 
     public init() {}
 
     public var isEmpty: Bool {
         savedTasks.isEmpty && deletedTasks.isEmpty && savedApps.isEmpty && history.isEmpty
-            && nextRequestID == nil && bootID == nil
+            && nextRequestID == nil && bootID == nil && !newBoot && departedConnections.isEmpty
     }
 
     public mutating func save(_ task: TaskRecord) {
@@ -64,6 +71,27 @@ public final class MemoryTaskStore: TaskStore {
         }
         commits += 1
         var tasks = Dictionary(uniqueKeysWithValues: state.tasks.map { ($0.key, $0) })
+        for (key, task) in tasks {
+            if batch.newBoot {
+                guard !task.options.stopOnTerminate else {
+                    tasks[key] = nil
+                    historyRows = historyRows.filter { $0.value.task != key }
+                    continue
+                }
+                if let outstanding = task.outstanding, outstanding.deadline > 0 {
+                    historyRows[outstanding.requestID]?.finishedAt = 0
+                    historyRows[outstanding.requestID]?.result = .failed
+                }
+                tasks[key] = NewBoot.apply(to: task)
+            } else if let binding = task.binding, batch.departedConnections.contains(binding) {
+                if task.options.stopOnTerminate {
+                    tasks[key] = nil
+                    historyRows = historyRows.filter { $0.value.task != key }
+                } else {
+                    tasks[key]?.binding = nil
+                }
+            }
+        }
         for key in batch.deletedTasks {
             tasks[key] = nil
             historyRows = historyRows.filter { $0.value.task != key }
@@ -80,5 +108,25 @@ public final class MemoryTaskStore: TaskStore {
 
     public func history(of task: TaskKey) throws(FetchError) -> [HistoryEntry] {
         historyRows.values.filter { $0.task == task }.sorted { $0.requestID < $1.requestID }
+    }
+}
+
+/// What a new boot does to a task that survives it (`stopOnTerminate`
+/// false), in one place for the engine's memory and the stores.
+public enum NewBoot {
+    public static func apply(to task: TaskRecord) -> TaskRecord {
+        var task = task
+        task.binding = nil
+        if let outstanding = task.outstanding, outstanding.deadline > 0 {
+            // The fetch was in flight when the machine went down: Failed.
+            task.outstanding = nil
+            task.lastResult = .failed
+            task.failureCount += 1
+            task.consecutiveFailures += 1
+        }
+        // A fetch still waiting to be delivered is kept: it goes out when the
+        // app registers the task again.
+        if !task.options.startOnBoot { task.dormant = true }
+        return task
     }
 }
