@@ -25,6 +25,8 @@ public final class FetchEngine {
     private var cachedDeadline: Int64?? = nil
     /// Each task's next due time or expiry, for the timer and ``fireDue()``.
     var index = DueIndex()
+    /// Off while loading: tasks are indexed all at once afterwards.
+    private var indexing = true
 
     public init(config: DaemonConfig, store: TaskStore, clock: WallClock, logger: Logger = Logger(label: "bgfetch.engine")) {
         self.config = config
@@ -89,15 +91,25 @@ public final class FetchEngine {
     }
 
     private func load() throws(FetchError) -> StoredState {
-        let state = try store.load()
         tasks.removeAll()
         apps.removeAll()
         tasksByConnection.removeAll()
         tasksByRequest.removeAll()
         tasksPerUser.removeAll()
         index.removeAll()
+        // Tasks go straight into memory as they are read; they are indexed
+        // once the apps, whose switches and intervals they depend on, are known.
+        indexing = false
+        let state: StoredState
+        do {
+            state = try store.load { put($0) }
+        } catch {
+            indexing = true
+            throw error
+        }
+        indexing = true
         for app in state.apps { apps[app.app] = app }
-        for task in state.tasks { put(task) }
+        reindexAll()
         nextRequestID = state.nextRequestID
         cachedDeadline = nil
         return state
@@ -188,7 +200,7 @@ public final class FetchEngine {
         tasks[task.key.app, default: [:]][task.key.name] = task
         if let binding = task.binding { tasksByConnection[binding, default: []].insert(task.key) }
         if let outstanding = task.outstanding { tasksByRequest[outstanding.requestID] = task.key }
-        reindex(task)
+        if indexing { reindex(task) }
     }
 
     /// Records when `task` next needs the engine: its fetch's expiry, or its

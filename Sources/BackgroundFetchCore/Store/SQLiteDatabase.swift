@@ -54,7 +54,7 @@ final class SQLiteDatabase {
     }
 
     /// Runs a statement with parameters, calling `row` for each result row.
-    func run(_ sql: String, _ parameters: [SQLiteValue] = [], row: ((SQLiteRow) -> Void)? = nil) throws(SQLiteError) {
+    func run(_ sql: String, _ parameters: [SQLiteValue] = [], row: (SQLiteRow) -> Void = { _ in }) throws(SQLiteError) {
         let statement = try prepared(sql)
         defer {
             sqlite3_reset(statement)
@@ -74,7 +74,7 @@ final class SQLiteDatabase {
             let rc = sqlite3_step(statement)
             if rc == SQLITE_DONE { return }
             guard rc == SQLITE_ROW else { throw error(rc) }
-            row?(SQLiteRow(statement: statement))
+            row(SQLiteRow(statement: statement))
         }
     }
 

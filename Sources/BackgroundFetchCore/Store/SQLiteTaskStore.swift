@@ -113,8 +113,10 @@ public final class SQLiteTaskStore: TaskStore {
 
     // MARK: TaskStore
 
-    public func load() throws(FetchError) -> StoredState {
+    public func load(eachTask: (TaskRecord) -> Void) throws(FetchError) -> StoredState {
         var state = StoredState()
+        // One copy of each app id, however many tasks the app has.
+        var appIDs: [String: String] = [:]
         do {
             try database.run(
                 """
@@ -123,7 +125,12 @@ public final class SQLiteTaskStore: TaskStore {
                        dormant, binding, request_id, requested_at, deadline, destination
                 FROM tasks
                 """
-            ) { row in state.tasks.append(Self.task(from: row)) }
+            ) { row in
+                var task = Self.task(from: row)
+                let appID = task.key.app.appID
+                if let shared = appIDs[appID] { task.key.app.appID = shared } else { appIDs[appID] = appID }
+                eachTask(task)
+            }
             try database.run("SELECT uid, app_id, enabled, minimum_interval FROM apps") { row in
                 let app = AppKey(uid: UInt32(truncatingIfNeeded: row.int(0)), appID: row.text(1) ?? "")
                 let interval = row.isNull(3) ? nil : UInt32(truncatingIfNeeded: row.int(3))

@@ -45,11 +45,24 @@ public struct StoreBatch: Sendable {
 
 /// Where tasks, app settings and history live between runs.
 public protocol TaskStore: AnyObject {
-    func load() throws(FetchError) -> StoredState
+    /// Reads everything back; each task goes to `eachTask` as it is read (the
+    /// returned state's `tasks` stays empty), so a large store is never held
+    /// twice in memory.
+    func load(eachTask: (TaskRecord) -> Void) throws(FetchError) -> StoredState
     /// Makes `batch` durable before returning, or throws and changes nothing.
     func commit(_ batch: StoreBatch) throws(FetchError)
     /// The task's recent fetches, oldest first.
     func history(of task: TaskKey) throws(FetchError) -> [HistoryEntry]
+}
+
+extension TaskStore {
+    /// Everything, tasks included, in one value: for tests and tools.
+    public func load() throws(FetchError) -> StoredState {
+        var tasks: [TaskRecord] = []
+        var state = try load { tasks.append($0) }
+        state.tasks = tasks
+        return state
+    }
 }
 
 /// A store that keeps everything in memory: for tests of the engine alone.
@@ -62,7 +75,12 @@ public final class MemoryTaskStore: TaskStore {
 
     public init() {}
 
-    public func load() throws(FetchError) -> StoredState { state }
+    public func load(eachTask: (TaskRecord) -> Void) throws(FetchError) -> StoredState {
+        state.tasks.forEach(eachTask)
+        var copy = state
+        copy.tasks = []
+        return copy
+    }
 
     public func commit(_ batch: StoreBatch) throws(FetchError) {
         if let failure = failNextCommit {
