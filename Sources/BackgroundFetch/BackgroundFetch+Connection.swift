@@ -36,14 +36,9 @@ extension BackgroundFetch {
     /// connection's thread, in order with `NameOwnerChanged`. Returns whether
     /// the service runs.
     private func lookUpServiceOwner(_ connection: BusConnection, generation: UInt64) async -> Bool {
-        guard
-            let message = try? Message.methodCall(
-                destination: "org.freedesktop.DBus", path: "/org/freedesktop/DBus", interface: "org.freedesktop.DBus",
-                member: "GetNameOwner", [.string(ServiceCall.name)])
-        else { return false }
-        return await withCheckedContinuation { continuation in
-            connection.call(message) { [weak self] result in
-                let owner = (try? result.get())?.arguments.first?.stringValue
+        await withCheckedContinuation { continuation in
+            connection.callBus("GetNameOwner", [.string(ServiceCall.name)]) { [weak self] result in
+                let owner = (try? result.get())?.first?.stringValue
                 self?.setServiceOwner(owner, generation: generation)
                 continuation.resume(returning: owner != nil)
             }

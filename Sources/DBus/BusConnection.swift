@@ -188,12 +188,24 @@ public final class BusConnection: @unchecked Sendable {
 
     // MARK: The bus driver
 
-    /// Calls a method of `org.freedesktop.DBus` and returns its arguments.
+    /// Calls a method of `org.freedesktop.DBus`, blocking, and returns its arguments.
     public func callBus(_ member: String, _ arguments: [DBusValue] = []) throws(DBusError) -> [DBusValue] {
-        let message = try Message.methodCall(
-            destination: "org.freedesktop.DBus", path: "/org/freedesktop/DBus",
-            interface: "org.freedesktop.DBus", member: member, arguments)
-        return try callBlocking(message).arguments
+        try callBlocking(try Message.busDriverCall(member, arguments)).arguments
+    }
+
+    /// Calls a method of `org.freedesktop.DBus` without blocking;
+    /// `completion` runs on the connection's thread with its arguments.
+    public func callBus(
+        _ member: String, _ arguments: [DBusValue] = [], timeoutMilliseconds: Int32 = 25_000,
+        completion: @escaping @Sendable (Result<[DBusValue], DBusError>) -> Void
+    ) {
+        do throws(DBusError) {
+            call(try Message.busDriverCall(member, arguments), timeoutMilliseconds: timeoutMilliseconds) {
+                completion($0.map(\.arguments))
+            }
+        } catch {
+            completion(.failure(error))
+        }
     }
 
     public enum NameRequestResult: Sendable, Equatable { case primaryOwner, inQueue, exists, alreadyOwner }

@@ -36,6 +36,13 @@ public final class Message: @unchecked Sendable {
         return message
     }
 
+    /// A call to the bus itself (`org.freedesktop.DBus`).
+    public static func busDriverCall(_ member: String, _ arguments: [DBusValue] = []) throws(DBusError) -> Message {
+        try methodCall(
+            destination: "org.freedesktop.DBus", path: "/org/freedesktop/DBus", interface: "org.freedesktop.DBus",
+            member: member, arguments)
+    }
+
     public static func signal(
         path: String, interface: String, member: String, destination: String? = nil, _ arguments: [DBusValue] = []
     ) throws(DBusError) -> Message {

@@ -26,16 +26,12 @@ final class ActivatableNames: @unchecked Sendable {
     }
 
     private func refresh() {
-        guard let call = try? Message.methodCall(
-            destination: "org.freedesktop.DBus", path: "/org/freedesktop/DBus", interface: "org.freedesktop.DBus",
-            member: "ListActivatableNames")
-        else { return }
         refreshing = true
-        connection.call(call, timeoutMilliseconds: 25_000) { [self] result in
+        connection.callBus("ListActivatableNames") { [self] result in
             refreshing = false
             fetchedAt = SystemClock().now()
-            if case .success(let reply) = result {
-                names = Set((reply.arguments.first?.arrayValue ?? []).compactMap(\.stringValue))
+            if case .success(let arguments) = result {
+                names = Set((arguments.first?.arrayValue ?? []).compactMap(\.stringValue))
             }
         }
     }

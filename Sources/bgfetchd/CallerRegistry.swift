@@ -80,15 +80,11 @@ final class CallerRegistry: @unchecked Sendable {
     /// Asks the bus who `sender` is without blocking the connection's
     /// thread; `completion` runs on it once the answer is cached.
     func lookUp(_ sender: String, completion: @escaping @Sendable () -> Void) {
-        guard let call = try? Message.methodCall(
-            destination: "org.freedesktop.DBus", path: "/org/freedesktop/DBus", interface: "org.freedesktop.DBus",
-            member: "GetConnectionCredentials", [.string(sender)])
-        else { return completion() }
-        connection.call(call, timeoutMilliseconds: 25_000) { [unowned self] result in
+        connection.callBus("GetConnectionCredentials", [.string(sender)]) { [unowned self] result in
             do throws(FetchError) {
                 switch result {
-                case .success(let reply):
-                    identities[sender] = try identify(sender, credentials: reply.arguments.first?.vardictValue ?? [:])
+                case .success(let arguments):
+                    identities[sender] = try identify(sender, credentials: arguments.first?.vardictValue ?? [:])
                 case .failure(let error):
                     throw FetchError(.accessDenied, "cannot identify the caller \(sender): \(error.message)")
                 }

@@ -37,11 +37,8 @@ extension Daemon {
     /// Starts the app by bus activation, then sends the fetch to its name.
     func activate(_ task: TaskKey, requestID: UInt64) {
         let appID = task.app.appID
-        guard let call = try? Message.methodCall(
-            destination: "org.freedesktop.DBus", path: "/org/freedesktop/DBus", interface: "org.freedesktop.DBus",
-            member: "StartServiceByName", [.string(appID), .uint32(0)])
-        else { return }
-        connection.call(call, timeoutMilliseconds: 30_000) { [unowned self] result in
+        connection.callBus("StartServiceByName", [.string(appID), .uint32(0)], timeoutMilliseconds: 30_000) {
+            [unowned self] result in
             switch result {
             case .success:
                 emit("FetchRequested", to: appID, [.string(task.name), .uint64(requestID)])
