@@ -65,12 +65,7 @@ extension FetchEngine {
         guard TaskOptions.intervalRange.contains(seconds) else {
             throw .invalidArgs("minimum interval \(seconds) is outside 1–604800 seconds")
         }
-        var settings = apps[app] ?? AppSettings(app: app)
-        guard settings.minimumInterval != seconds else { return }
-        settings.minimumInterval = seconds
-        var change = makeChange()
-        change.batch.savedApps[app] = settings
-        try commit(change)
+        try changeSettings(of: app) { $0.minimumInterval = seconds }
     }
 
     public func finish(_ caller: Caller, requestID: UInt64, result: FetchResult) throws(FetchError) {

@@ -60,8 +60,6 @@ extension FetchEngine {
         !task.dormant && task.outstanding == nil && status(of: task.key.app) == .available
     }
 
-    func computeNextDeadline() -> Int64? { index.nextDeadline() }
-
     /// How many fetches one ``fireDue()`` handles: with thousands due at
     /// once, each slice is stored and sent before the next is started, and
     /// other calls are served in between.

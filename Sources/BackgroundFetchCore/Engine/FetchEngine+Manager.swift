@@ -10,12 +10,7 @@ extension FetchEngine {
     /// The user's switch for one app, or for every app of the user (`"*"`).
     public func setAppEnabled(_ app: AppKey, enabled: Bool) throws(FetchError) {
         if app.appID != AppKey.everyApp { try TaskName.validate(app.appID, what: "app id") }
-        var settings = apps[app] ?? AppSettings(app: app)
-        guard settings.enabled != enabled else { return }
-        settings.enabled = enabled
-        var change = makeChange()
-        change.batch.savedApps[app] = settings
-        try commit(change)
+        try changeSettings(of: app) { $0.enabled = enabled }
     }
 
     /// Fires another app's task now. Its binding is left as it is: with no

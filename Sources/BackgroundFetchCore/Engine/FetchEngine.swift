@@ -240,6 +240,16 @@ public final class FetchEngine {
         if let outstanding = task.outstanding { tasksByRequest[outstanding.requestID] = nil }
     }
 
+    /// Changes an app's settings and stores them, unless nothing changed.
+    func changeSettings(of app: AppKey, _ edit: (inout AppSettings) -> Void) throws(FetchError) {
+        var settings = apps[app] ?? AppSettings(app: app)
+        edit(&settings)
+        guard settings != apps[app] ?? AppSettings(app: app) else { return }
+        var change = makeChange()
+        change.batch.savedApps[app] = settings
+        try commit(change)
+    }
+
     func taskCount(uid: UInt32) -> Int { tasksPerUser[uid] ?? 0 }
     func taskKey(forRequest id: UInt64) -> TaskKey? { tasksByRequest[id] }
     func taskKeys(boundTo connection: String) -> Set<TaskKey> { tasksByConnection[connection] ?? [] }
@@ -247,7 +257,7 @@ public final class FetchEngine {
     /// The earliest time the engine has something to do, cached until the next change.
     public func nextDeadline() -> Int64? {
         if let cached = cachedDeadline { return cached }
-        let computed = computeNextDeadline()
+        let computed = index.nextDeadline()
         cachedDeadline = .some(computed)
         return computed
     }
