@@ -103,10 +103,7 @@ struct BrokerSmoke {
     /// Register, trigger, receive, finish, history; a stopOnTerminate task goes with its connection.
     private func delivery(_ settings: Settings) throws {
         let bus = try StressBus(settings)
-        let daemon = try DaemonUnderTest(
-            executable: settings.bgfetchd, address: bus.address, directory: bus.directory,
-            arguments: ["--minimum-interval-floor", "1"])
-        try daemon.start()
+        let daemon = try DaemonUnderTest.started(on: bus, settings)
         defer { daemon.stop() }
         report.progress("bgfetchd serves on dbus-broker")
         let received = Locked<[UInt64]>([])

@@ -15,10 +15,7 @@ struct Churn {
         let warmUp = max(100, cycles / 10)
         let workers = 4
         let bus = try StressBus(settings)
-        let daemon = try DaemonUnderTest(
-            executable: settings.bgfetchd, address: bus.address, directory: bus.directory,
-            arguments: ["--minimum-interval-floor", "1"])
-        try daemon.start()
+        let daemon = try DaemonUnderTest.started(on: bus, settings)
         defer { daemon.stop() }
         let control = try StressClient(address: bus.address, name: "org.stress.churn.control", label: "churn-control")
         defer { control.close() }

@@ -47,6 +47,18 @@ final class DaemonUnderTest: @unchecked Sendable {
     var databasePath: String { stateDirectory + "/bgfetch.db" }
 
     /// Starts it and waits until it owns its name.
+    /// The daemon every part uses: `settings.bgfetchd` on `bus` with a one-second
+    /// interval floor (plus `arguments`), started and owning its name.
+    static func started(
+        on bus: StressBus, _ settings: Settings, arguments: [String] = [], stateDirectory: String? = nil
+    ) throws -> DaemonUnderTest {
+        let daemon = try DaemonUnderTest(
+            executable: settings.bgfetchd, address: bus.address, directory: bus.directory,
+            arguments: ["--minimum-interval-floor", "1"] + arguments, stateDirectory: stateDirectory)
+        try daemon.start()
+        return daemon
+    }
+
     func start(timeout: Double = 20) throws {
         try launch()
         try waitUntilServing(timeout: timeout)

@@ -25,10 +25,7 @@ struct Fuzzer {
 
     func run() throws {
         let bus = try StressBus(settings)
-        let daemon = try DaemonUnderTest(
-            executable: settings.bgfetchd, address: bus.address, directory: bus.directory,
-            arguments: ["--minimum-interval-floor", "1", "--fetch-timeout", "5"])
-        try daemon.start()
+        let daemon = try DaemonUnderTest.started(on: bus, settings, arguments: ["--fetch-timeout", "5"])
         var stopped = false
         defer { if !stopped { daemon.stop() } }
         let clients = [

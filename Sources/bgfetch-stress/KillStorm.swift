@@ -15,10 +15,7 @@ struct KillStorm {
         let kills = settings.scaled(quick: 5, full: 60)
         let clientCount = 8
         let bus = try StressBus(settings)
-        let daemon = try DaemonUnderTest(
-            executable: settings.bgfetchd, address: bus.address, directory: bus.directory,
-            arguments: ["--minimum-interval-floor", "1"])
-        try daemon.start()
+        let daemon = try DaemonUnderTest.started(on: bus, settings)
         defer { daemon.stop() }
         let baseline = daemon.stats
         report.progress("daemon up (\(baseline?.description ?? "?")); \(clientCount) clients; \(kills) kills")

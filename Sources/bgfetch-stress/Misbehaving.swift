@@ -20,10 +20,7 @@ struct Misbehaving {
         let bus = try StressBus(settings)
         let configFile = bus.directory + "/bgfetchd.conf"
         try "[Limits]\nTasksPerApp=64\nTasksPerUser=1000000\n".write(toFile: configFile, atomically: true, encoding: .utf8)
-        let daemon = try DaemonUnderTest(
-            executable: settings.bgfetchd, address: bus.address, directory: bus.directory,
-            arguments: ["--minimum-interval-floor", "1", "--fetch-timeout", String(Int(fetchTimeout)), "--config", configFile])
-        try daemon.start()
+        let daemon = try DaemonUnderTest.started(on: bus, settings, arguments: ["--fetch-timeout", String(Int(fetchTimeout)), "--config", configFile])
         defer { daemon.stop() }
 
         // The well-behaved app: answers each fetch at once.

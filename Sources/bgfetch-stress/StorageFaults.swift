@@ -23,10 +23,7 @@ struct StorageFaults {
         report.progress("2 MiB tmpfs at \(mountPoint) (private mount namespace)")
 
         let bus = try StressBus(settings)
-        let daemon = try DaemonUnderTest(
-            executable: settings.bgfetchd, address: bus.address, directory: bus.directory,
-            arguments: ["--minimum-interval-floor", "1"], stateDirectory: mountPoint + "/state")
-        try daemon.start()
+        let daemon = try DaemonUnderTest.started(on: bus, settings, stateDirectory: mountPoint + "/state")
         defer { daemon.stop() }
         let client = try StressClient(address: bus.address, name: "org.stress.storage", label: "storage")
         defer { client.close() }
