@@ -80,8 +80,10 @@ public final class BusConnection: @unchecked Sendable {
     }
 
     /// Runs on the connection's thread each time it has dispatched all it had
-    /// and is about to wait.
-    public func setIdleHandler(_ handler: @escaping @Sendable () -> Void) {
+    /// and is about to wait. Returning true means it has work left: the
+    /// connection then reads what came meanwhile, without waiting, and calls
+    /// it again.
+    public func setIdleHandler(_ handler: @escaping @Sendable () -> Bool) {
         loop.post { self.loop.idleHandler = handler }
     }
 

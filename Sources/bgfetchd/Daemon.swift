@@ -26,6 +26,8 @@ final class Daemon: @unchecked Sendable {
     var activatable: ActivatableNames!
     /// Calls from connections whose identity is being looked up, in order.
     var waiting: [String: [Message]] = [:]
+    /// Calls from identified connections, waiting for their turn.
+    var calls = FairQueue<String, Message>()
     var round = DeliveryRound()
 
     struct Settings {
@@ -86,8 +88,10 @@ final class Daemon: @unchecked Sendable {
         }
         connection.setMessageHandler { [unowned self] in handle($0) }
         connection.setIdleHandler { [unowned self] in
+            serveCalls()
             finishRound()
             armTimer()
+            return !calls.isEmpty
         }
         connection.setDisconnectHandler { [logger] in
             logger.critical("the bus connection is gone; exiting")
@@ -121,7 +125,7 @@ final class Daemon: @unchecked Sendable {
     /// Serves one call. A reply to a call that changed stored state waits
     /// for the round's commit; so does any later reply to the same caller,
     /// to keep its replies in order. Other replies go at once.
-    private func dispatch(_ message: Message) {
+    func dispatch(_ message: Message) {
         startRound()
         let writesBefore = store.writes
         guard let reply = server.reply(to: message) else { return }
@@ -138,7 +142,7 @@ final class Daemon: @unchecked Sendable {
         case .methodCall:
             let sender = message.sender ?? ""
             if sender.isEmpty || registry.known(sender) != nil {
-                dispatch(message)
+                queue(message, from: sender)
             } else if waiting[sender] != nil {
                 waiting[sender]?.append(message)
             } else {
@@ -150,7 +154,7 @@ final class Daemon: @unchecked Sendable {
                         registry.forget(sender)  // it left while we asked
                         return
                     }
-                    for call in queued { dispatch(call) }
+                    for call in queued { queue(call, from: sender) }
                 }
             }
             return true
@@ -163,6 +167,8 @@ final class Daemon: @unchecked Sendable {
                 monitors[departed] = nil
                 // Its calls still waiting for its identity go unanswered: it has left.
                 waiting[departed] = nil
+                // What it asked before it left is done first, as it was sent.
+                for call in calls.removeAll(of: departed) { dispatch(call) }
                 engine.connectionClosed(departed)
             }
             return false

@@ -23,7 +23,9 @@ final class EventLoop: @unchecked Sendable {
     private var timeouts: [OpaquePointer: UInt64] = [:]
     private var timers: [Int32: LoopTimer] = [:]
     var messageHandler: (@Sendable (Message) -> Bool)?
-    var idleHandler: (@Sendable () -> Void)?
+    /// Returns true when it has work left: the loop then looks at its
+    /// sockets and timers without waiting and calls it again.
+    var idleHandler: (@Sendable () -> Bool)?
     var disconnectHandler: (@Sendable () -> Void)?
 
     init() throws(DBusError) {
@@ -99,8 +101,15 @@ final class EventLoop: @unchecked Sendable {
     }
 
     /// At most this many messages are dispatched before the idle handler
-    /// runs, so work it does per turn (a group commit) stays bounded.
-    static let dispatchesPerTurn = 64
+    /// runs, so the work of one turn stays bounded.
+    static let dispatchesPerTurn = 1024
+
+    /// libdbus reads about 2 KiB each time a watch is handled; a socket that
+    /// is still readable is read again, up to this many times a turn, so that
+    /// everything waiting reaches the handler together (and a server can
+    /// choose what to serve first) rather than a few messages a turn in
+    /// arrival order.
+    static let readsPerTurn = 64
 
     private func dispatchAll() {
         guard let connection else { return }
@@ -123,10 +132,10 @@ final class EventLoop: @unchecked Sendable {
         while !stopRequested.load(ordering: .acquiring) {
             runPosted()
             dispatchAll()
-            idleHandler?()
+            let moreToDo = idleHandler?() ?? false
             runPosted()
             if stopRequested.load(ordering: .acquiring) { break }
-            pollOnce()
+            pollOnce(wait: !moreToDo)
         }
         runPosted()
         if let connection {
@@ -139,7 +148,7 @@ final class EventLoop: @unchecked Sendable {
         timers.removeAll()
     }
 
-    private func pollOnce() {
+    private func pollOnce(wait: Bool) {
         var fds: [pollfd] = [pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
         var polledWatches: [OpaquePointer] = []
         for watch in watches where dbus_watch_get_enabled(watch) != 0 {
@@ -161,8 +170,9 @@ final class EventLoop: @unchecked Sendable {
             timeoutMs = timeoutMs < 0 ? remaining : min(timeoutMs, remaining)
         }
 
-        // Messages left over from a capped turn: look at the sockets, but do not wait.
-        if hasMessagesQueued { timeoutMs = 0 }
+        // Messages left over from a capped turn, or work the idle handler
+        // left: look at the sockets, but do not wait.
+        if !wait || hasMessagesQueued { timeoutMs = 0 }
         let count = poll(&fds, nfds_t(fds.count), timeoutMs)
         if count < 0 { return }  // EINTR: go round again
 
@@ -179,6 +189,7 @@ final class EventLoop: @unchecked Sendable {
             if revents & Int16(POLLHUP) != 0 { flags |= DBUS_WATCH_HANGUP.rawValue }
             if revents & Int16(POLLERR) != 0 { flags |= DBUS_WATCH_ERROR.rawValue }
             dbus_watch_handle(watch, flags)
+            if flags == DBUS_WATCH_READABLE.rawValue { readOn(watch, fd: fds[index + 1].fd) }
         }
         let after = Self.monotonicMilliseconds()
         for (timeout, started) in timeouts where dbus_timeout_get_enabled(timeout) != 0 {
@@ -191,6 +202,17 @@ final class EventLoop: @unchecked Sendable {
             var expirations: UInt64 = 0
             _ = read(fd, &expirations, 8)
             timers[fd]?.fire()
+        }
+    }
+
+    /// Reads again while the socket has more, up to ``readsPerTurn`` times.
+    private func readOn(_ watch: OpaquePointer, fd: Int32) {
+        for _ in 1..<Self.readsPerTurn {
+            var probe = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&probe, 1, 0) == 1, probe.revents == Int16(POLLIN), watches.contains(watch),
+                dbus_watch_get_enabled(watch) != 0
+            else { return }
+            dbus_watch_handle(watch, DBUS_WATCH_READABLE.rawValue)
         }
     }
 

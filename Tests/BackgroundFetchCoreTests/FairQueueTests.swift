@@ -1,0 +1,77 @@
+import Testing
+
+@testable import BackgroundFetchCore
+
+/// A client asking one thing at a time is served before the backlog of a
+/// flooding one; flooders take turns; each client's items keep their order.
+@Suite(.timeLimit(.minutes(1)))
+struct FairQueueTests {
+    func drain(_ queue: inout FairQueue<String, Int>) -> [String] {
+        var order: [String] = []
+        while let (client, item) = queue.dequeue() { order.append("\(client)\(item)") }
+        return order
+    }
+
+    @Test func aNewClientGoesBeforeABacklog() {
+        var queue = FairQueue<String, Int>()
+        for n in 0..<100 { queue.enqueue(n, from: "flood") }
+        #expect(queue.dequeue()?.item == 0)
+        queue.enqueue(0, from: "probe")
+        // The flood has 99 waiting; the probe's one call is next.
+        #expect(queue.dequeue()?.client == "probe")
+        #expect(queue.dequeue()?.item == 1)
+        #expect(queue.count == 98)
+    }
+
+    @Test func backloggedClientsTakeTurns() {
+        var queue = FairQueue<String, Int>()
+        for n in 0..<3 { queue.enqueue(n, from: "a") }
+        for n in 0..<2 { queue.enqueue(n, from: "b") }
+        queue.enqueue(0, from: "c")
+        // Each is new once, then a and b alternate.
+        #expect(drain(&queue) == ["a0", "b0", "c0", "a1", "b1", "a2"])
+        #expect(queue.isEmpty)
+    }
+
+    @Test func aClientThatDrainedIsNewAgain() {
+        var queue = FairQueue<String, Int>()
+        queue.enqueue(0, from: "a")
+        for n in 0..<3 { queue.enqueue(n, from: "b") }
+        #expect(drain(&queue).prefix(2) == ["a0", "b0"])
+        queue.enqueue(1, from: "a")
+        queue.enqueue(3, from: "b")
+        #expect(drain(&queue) == ["a1", "b3"])
+    }
+
+    @Test func removeAllTakesOneClientsItemsInOrder() {
+        var queue = FairQueue<String, Int>()
+        for n in 0..<3 { queue.enqueue(n, from: "a") }
+        for n in 0..<2 { queue.enqueue(n, from: "b") }
+        _ = queue.dequeue()  // a0: a is now an old client
+        #expect(queue.count(of: "a") == 2)
+        #expect(queue.removeAll(of: "a") == [1, 2])
+        #expect(queue.removeAll(of: "a") == [])
+        #expect(queue.count(of: "a") == 0)
+        #expect(queue.count == 2)
+        #expect(drain(&queue) == ["b0", "b1"])
+    }
+
+    @Test func everyItemComesOutOnceAndInItsClientsOrder() {
+        var random = BatchingTests.SplitMix64(state: 11)
+        var queue = FairQueue<String, Int>()
+        var sent: [String: [Int]] = [:]
+        var served: [String: [Int]] = [:]
+        for step in 0..<5000 {
+            if random.next(in: 0...2) == 0, let (client, item) = queue.dequeue() {
+                served[client, default: []].append(item)
+            } else {
+                let client = "c\(random.next(in: 0...7))"
+                queue.enqueue(step, from: client)
+                sent[client, default: []].append(step)
+            }
+        }
+        while let (client, item) = queue.dequeue() { served[client, default: []].append(item) }
+        #expect(served == sent)
+        #expect(queue.isEmpty)
+    }
+}
