@@ -36,6 +36,33 @@ struct DueIndexTests {
         }
     }
 
+    /// The remembered wake-up is dropped by every change that could move
+    /// it: asked after each change, the index agrees with the plain rule.
+    @Test func theRememberedWakeUpFollowsEveryChange() {
+        var random = BatchingTests.SplitMix64(state: 23)
+        var index = DueIndex()
+        var live: [Int: C] = [:]
+        for _ in 0..<3000 {
+            let n = Int(random.next(in: 0...150))
+            switch random.next(in: 0...9) {
+            case 0:
+                index.remove(key(n))
+                live[n] = nil
+            default:
+                let candidate = C(due: secs(random.next(in: 0...3000)), interval: UInt32(random.next(in: 1...4000)))
+                index.set(key(n), time: candidate.due, kind: .due(interval: candidate.interval))
+                live[n] = candidate
+            }
+            // Against an index built afresh from the same tasks (more than a
+            // full batch: the batch limit matters too).
+            var fresh = DueIndex()
+            for (n, candidate) in live { fresh.set(key(n), time: candidate.due, kind: .due(interval: candidate.interval)) }
+            let got = index.nextDeadline()
+            #expect(got == fresh.nextDeadline())
+            if live.count <= DueIndex.largestBatch { #expect(got == Batching.wakeTime(Array(live.values))) }
+        }
+    }
+
     @Test func expiriesAndDuesAreTakenInTimeOrder() {
         var index = DueIndex()
         index.set(key(1), time: secs(50), kind: .due(interval: 600))

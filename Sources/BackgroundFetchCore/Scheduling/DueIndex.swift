@@ -31,6 +31,10 @@ struct DueIndex {
     /// The live version of each task's entry; older entries are stale.
     private var versions: [TaskKey: UInt64] = [:]
     private var nextVersion: UInt64 = 1
+    /// The last batched wake-up of the due fetches, and the latest due time
+    /// a new task may have without changing it: registering tasks due later
+    /// than the current batch does not walk the batch again.
+    private var cachedWake: (wake: Int64?, horizon: Int64)?
 
     /// Records `key`'s one time (or none), replacing what was recorded.
     mutating func set(_ key: TaskKey, time: Int64?, kind: Kind) {
@@ -40,20 +44,27 @@ struct DueIndex {
         }
         let version = nextVersion
         nextVersion += 1
-        versions[key] = version
+        // A task that had an entry may have been in the batch.
+        if versions.updateValue(version, forKey: key) != nil { cachedWake = nil }
         switch kind {
-        case .due(let interval): dues.insert(Entry(time: time, version: version, key: key, interval: interval))
-        case .expiry: expiries.insert(Entry(time: time, version: version, key: key, interval: 0))
+        case .due(let interval):
+            dues.insert(Entry(time: time, version: version, key: key, interval: interval))
+            if let horizon = cachedWake?.horizon, time <= horizon { cachedWake = nil }
+        case .expiry:
+            expiries.insert(Entry(time: time, version: version, key: key, interval: 0))
         }
         compactIfStale()
     }
 
-    mutating func remove(_ key: TaskKey) { versions[key] = nil }
+    mutating func remove(_ key: TaskKey) {
+        if versions.removeValue(forKey: key) != nil { cachedWake = nil }
+    }
 
     mutating func removeAll() {
         dues = Heap()
         expiries = Heap()
         versions.removeAll()
+        cachedWake = nil
     }
 
     private func isLive(_ entry: Entry) -> Bool { versions[entry.key] == entry.version }
@@ -69,7 +80,16 @@ struct DueIndex {
         Self.dropStale(&expiries) { live[$0.key] == $0.version }
         Self.dropStale(&dues) { live[$0.key] == $0.version }
         let expiry = expiries.min?.time
-        guard let first = dues.min else { return expiry }
+        let cached = cachedWake ?? dueWake()
+        cachedWake = cached
+        guard let wake = cached.wake else { return expiry }
+        return expiry.map { min($0, wake) } ?? wake
+    }
+
+    /// The batched wake-up of the earliest due fetches, and the horizon:
+    /// a new task due after it would not change the wake-up.
+    private mutating func dueWake() -> (wake: Int64?, horizon: Int64) {
+        guard let first = dues.min else { return (nil, .max) }
         // Walk the due fetches in order while each still fits every window so far.
         var taken: [Entry] = []
         var wake = first.time
@@ -85,7 +105,9 @@ struct DueIndex {
             taken.append(dues.removeMin())
         }
         for entry in taken { dues.insert(entry) }
-        return expiry.map { min($0, wake) } ?? wake
+        // A full batch is changed only by a task due before its last one.
+        let horizon = taken.count == Self.largestBatch ? wake : closes
+        return (wake, horizon)
     }
 
     /// Takes out the tasks whose time has come by `now`, at most `limit`:
@@ -94,6 +116,7 @@ struct DueIndex {
     mutating func takeDue(by now: Int64, limit: Int = .max) -> (expiring: [TaskKey], due: [TaskKey]) {
         var expiring: [TaskKey] = []
         var due: [TaskKey] = []
+        cachedWake = nil
         while expiring.count < limit, let top = expiries.min, top.time <= now {
             let entry = expiries.removeMin()
             if isLive(entry) { expiring.append(entry.key) }
