@@ -95,27 +95,28 @@ final class SQLiteDatabase {
     }
 
     /// Runs `body` inside the open transaction as a savepoint: on error its
-    /// own writes are undone and the transaction stays open.
+    /// own writes are undone and the transaction stays open. (These and the
+    /// transaction's statements are prepared once, like every `run`.)
     func savepoint(_ body: () throws(SQLiteError) -> Void) throws(SQLiteError) {
-        try execute("SAVEPOINT change")
+        try run("SAVEPOINT change")
         do {
             try body()
-            try execute("RELEASE change")
+            try run("RELEASE change")
         } catch {
-            try? execute("ROLLBACK TO change")
-            try? execute("RELEASE change")
+            try? run("ROLLBACK TO change")
+            try? run("RELEASE change")
             throw error
         }
     }
 
     /// Runs `body` in one immediate transaction: all of it is committed, or none.
     func transaction(_ body: () throws(SQLiteError) -> Void) throws(SQLiteError) {
-        try execute("BEGIN IMMEDIATE")
+        try run("BEGIN IMMEDIATE")
         do {
             try body()
-            try execute("COMMIT")
+            try run("COMMIT")
         } catch {
-            try? execute("ROLLBACK")
+            try? run("ROLLBACK")
             throw error
         }
     }

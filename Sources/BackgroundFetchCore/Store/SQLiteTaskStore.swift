@@ -176,7 +176,7 @@ public final class SQLiteTaskStore: TaskStore {
         do {
             if grouping {
                 if !groupOpen {
-                    try database.execute("BEGIN IMMEDIATE")
+                    try database.run("BEGIN IMMEDIATE")
                     groupOpen = true
                 }
                 try database.savepoint { () throws(SQLiteError) in try write(batch) }
@@ -211,9 +211,9 @@ public final class SQLiteTaskStore: TaskStore {
         guard groupOpen else { return }
         groupOpen = false
         do {
-            try database.execute("COMMIT")
+            try database.run("COMMIT")
         } catch {
-            try? database.execute("ROLLBACK")
+            try? database.run("ROLLBACK")
             throw .failed("the change could not be stored: \(error)")
         }
     }
