@@ -169,6 +169,7 @@ final class Daemon: @unchecked Sendable {
                 waiting[departed] = nil
                 // What it asked before it left is done first, as it was sent.
                 for call in calls.removeAll(of: departed) { dispatch(call) }
+                startRound()  // its tasks go in the round's one commit
                 engine.connectionClosed(departed)
             }
             return false
