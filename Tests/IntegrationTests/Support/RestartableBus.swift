@@ -18,16 +18,9 @@ final class RestartableBus: @unchecked Sendable {
     }
 
     func startBus() throws {
-        try? FileManager.default.removeItem(atPath: socket)
-        let config = Paths.fixtures.appendingPathComponent("session-bus.conf").path
-        let process = try ChildProcess(
-            "/usr/bin/dbus-daemon", ["--config-file=\(config)", "--address=\(address)", "--nofork", "--nosyslog"])
-        busProcess = process
-        let deadline = Date().addingTimeInterval(10)
-        while !FileManager.default.fileExists(atPath: socket) {
-            guard Date() < deadline, process.isRunning else { throw TestError("dbus-daemon did not start") }
-            usleep(10_000)
-        }
+        busProcess = try BusLauncher.start(
+            config: Paths.fixtures.appendingPathComponent("session-bus.conf").path, socket: socket,
+            log: directory.appendingPathComponent("bus.log").path)
     }
 
     /// Stops the bus; the `bgfetchd` on it exits by itself (its bus is gone).

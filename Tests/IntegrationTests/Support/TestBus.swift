@@ -28,13 +28,7 @@ final class TestBus: @unchecked Sendable {
         }
         // Other users' clients must reach the socket.
         chmod(directory.path, 0o755)
-        process = try ChildProcess(
-            "/usr/bin/dbus-daemon", ["--config-file=\(configPath)", "--address=\(address)", "--nofork", "--nosyslog"])
-        let deadline = Date().addingTimeInterval(10)
-        while !FileManager.default.fileExists(atPath: socket) {
-            guard Date() < deadline, process.isRunning else { throw TestError("dbus-daemon did not start") }
-            usleep(10_000)
-        }
+        process = try BusLauncher.start(config: configPath, socket: socket, log: directory.appendingPathComponent("bus.log").path)
     }
 
     /// The environment a client process needs to find this bus as its session bus.
