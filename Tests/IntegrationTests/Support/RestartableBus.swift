@@ -2,9 +2,10 @@ import DBus
 import Foundation
 import ProcessKit
 
-/// A private `dbus-daemon` that can be stopped and started again at the same
-/// address, with a bare `bgfetchd` on it: for what happens when the bus itself
-/// goes away (``TestBus`` keeps one bus for its whole life).
+/// A private bus (dbus-daemon, or dbus-broker with `BGFETCH_TEST_BUS=dbus-broker`)
+/// that can be stopped and started again at the same address, with a bare
+/// `bgfetchd` on it: for what happens when the bus itself goes away
+/// (``TestBus`` keeps one bus for its whole life).
 final class RestartableBus: @unchecked Sendable {
     let directory = Paths.temporaryDirectory("bgfetch-rbus")
     let socket: String
