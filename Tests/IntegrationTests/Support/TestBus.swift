@@ -29,9 +29,15 @@ final class TestBus: @unchecked Sendable {
         }
         // Other users' clients must reach the socket.
         chmod(directory.path, 0o755)
-        process = try BusLauncher.start(
-            config: configPath, socket: socket, systemBus: text.contains("<type>system</type>"),
-            log: directory.appendingPathComponent("bus.log").path)
+        do {
+            process = try BusLauncher.start(
+                config: configPath, socket: socket, systemBus: text.contains("<type>system</type>"),
+                log: directory.appendingPathComponent("bus.log").path)
+        } catch {
+            // No deinit runs for a half-made bus: its folder goes here (the error quotes the log).
+            try? FileManager.default.removeItem(at: directory)
+            throw error
+        }
     }
 
     /// The bus's process: dbus-daemon, or dbus-broker-launch (which runs dbus-broker as its child).
