@@ -28,7 +28,8 @@ manage() {
 fail() { echo "walkthrough.sh: $*" >&2; exit 1; }
 
 echo "1. Register '$TASK' as the app '$APP'. stopOnTerminate=false keeps it after busctl exits."
-as_app RegisterTask 'sa{sv}' "$TASK" 2 minimumInterval u 900 stopOnTerminate b false
+as_app RegisterTask 'sa{sv}' "$TASK" 2 minimumInterval u 900 stopOnTerminate b false ||
+    fail "$SERVICE did not answer: is bgfetchd running, or installed for D-Bus activation?"
 [ "$(as_app IsTaskRegistered s "$TASK")" = "b true" ] || fail "the task is not registered"
 
 echo "2. Fire it now through the management interface (what 'bgfetchctl trigger' does)."

@@ -2,9 +2,10 @@ import DBus
 import Foundation
 import ProcessKit
 
-/// A private `dbus-daemon` that can be stopped and started again at the same
-/// address, with a bare `bgfetchd` on it: for what happens when the bus itself
-/// goes away (``TestBus`` keeps one bus for its whole life).
+/// A private bus (dbus-daemon, or dbus-broker with `BGFETCH_TEST_BUS=dbus-broker`)
+/// that can be stopped and started again at the same address, with a bare
+/// `bgfetchd` on it: for what happens when the bus itself goes away
+/// (``TestBus`` keeps one bus for its whole life).
 final class RestartableBus: @unchecked Sendable {
     let directory = Paths.temporaryDirectory("bgfetch-rbus")
     let socket: String
@@ -18,16 +19,9 @@ final class RestartableBus: @unchecked Sendable {
     }
 
     func startBus() throws {
-        try? FileManager.default.removeItem(atPath: socket)
-        let config = Paths.fixtures.appendingPathComponent("session-bus.conf").path
-        let process = try ChildProcess(
-            "/usr/bin/dbus-daemon", ["--config-file=\(config)", "--address=\(address)", "--nofork", "--nosyslog"])
-        busProcess = process
-        let deadline = Date().addingTimeInterval(10)
-        while !FileManager.default.fileExists(atPath: socket) {
-            guard Date() < deadline, process.isRunning else { throw TestError("dbus-daemon did not start") }
-            usleep(10_000)
-        }
+        busProcess = try BusLauncher.start(
+            config: Paths.fixtures.appendingPathComponent("session-bus.conf").path, socket: socket,
+            log: directory.appendingPathComponent("bus.log").path)
     }
 
     /// Stops the bus; the `bgfetchd` on it exits by itself (its bus is gone).

@@ -2,7 +2,8 @@ import DBus
 import Foundation
 import ProcessKit
 
-/// A private `dbus-daemon` for one test: its own config, its own socket in a
+/// A private bus for one test (dbus-daemon, or dbus-broker with
+/// `BGFETCH_TEST_BUS=dbus-broker`): its own config, its own socket in a
 /// temporary folder, stopped when the test lets go of it.
 final class TestBus: @unchecked Sendable {
     let directory: URL
@@ -14,10 +15,10 @@ final class TestBus: @unchecked Sendable {
         let socket = directory.appendingPathComponent("bus").path
         address = "unix:path=\(socket)"
         var configPath = Paths.fixtures.appendingPathComponent(config).path
+        var text = try String(contentsOfFile: configPath, encoding: .utf8)
         if serviceDirectory != nil || !substitutions.isEmpty {
             // A copy of the config with its placeholders filled in, and a
             // folder of activation files if one is given.
-            var text = try String(contentsOfFile: configPath, encoding: .utf8)
             for (placeholder, value) in substitutions { text = text.replacingOccurrences(of: placeholder, with: value) }
             if let serviceDirectory {
                 text = text.replacingOccurrences(
@@ -28,14 +29,19 @@ final class TestBus: @unchecked Sendable {
         }
         // Other users' clients must reach the socket.
         chmod(directory.path, 0o755)
-        process = try ChildProcess(
-            "/usr/bin/dbus-daemon", ["--config-file=\(configPath)", "--address=\(address)", "--nofork", "--nosyslog"])
-        let deadline = Date().addingTimeInterval(10)
-        while !FileManager.default.fileExists(atPath: socket) {
-            guard Date() < deadline, process.isRunning else { throw TestError("dbus-daemon did not start") }
-            usleep(10_000)
+        do {
+            process = try BusLauncher.start(
+                config: configPath, socket: socket, systemBus: text.contains("<type>system</type>"),
+                log: directory.appendingPathComponent("bus.log").path)
+        } catch {
+            // No deinit runs for a half-made bus: its folder goes here (the error quotes the log).
+            try? FileManager.default.removeItem(at: directory)
+            throw error
         }
     }
+
+    /// The bus's process: dbus-daemon, or dbus-broker-launch (which runs dbus-broker as its child).
+    var pid: pid_t { process.pid }
 
     /// The environment a client process needs to find this bus as its session bus.
     var environment: [String: String] { ["DBUS_SESSION_BUS_ADDRESS": address] }
