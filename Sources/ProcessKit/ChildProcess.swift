@@ -111,6 +111,8 @@ public final class ChildProcess: @unchecked Sendable {
     deinit { terminate() }
 }
 
+/// Why a child process, or what it needs (a socket, a mount namespace), could
+/// not be made; the description says what and why.
 public struct ChildProcessError: Error, CustomStringConvertible {
     public let description: String
     public init(_ description: String) { self.description = description }

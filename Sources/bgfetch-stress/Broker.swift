@@ -1,78 +1,6 @@
 import Foundation
 import Glibc
-
-/// Starts `dbus-broker-launch` the way systemd would: the listening socket
-/// passed as fd 3 (`LISTEN_FDS=1`, `LISTEN_PID` its own pid), the bus's own
-/// address in `DBUS_SESSION_BUS_ADDRESS`. It needs a journal socket at
-/// `/run/systemd/journal/socket`; ``BrokerLauncher/prepareNamespace()``
-/// provides one, inside this process's own mount namespace only.
-enum BrokerLauncher {
-    static let launcher = "/usr/bin/dbus-broker-launch"
-
-    static var isInstalled: Bool { access(launcher, X_OK) == 0 && access("/usr/bin/dbus-broker", X_OK) == 0 }
-
-    static func start(config: String, socket path: String, log: String) throws -> Child {
-        let listener = try listeningSocket(path)
-        defer { close(listener) }
-        var environment = ProcessInfo.processInfo.environment
-        environment["DBUS_SESSION_BUS_ADDRESS"] = "unix:path=\(path)"
-        return try Child(
-            "/bin/sh",
-            ["-c", "LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\" --scope user --config-file \"$1\"", launcher, config],
-            environment: environment, stdout: log, stderr: log, descriptors: [3: listener])
-    }
-
-    private static func listeningSocket(_ path: String) throws -> Int32 {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw StressError("socket: \(String(cString: strerror(errno)))") }
-        unlink(path)
-        guard bind(fd, path) == 0, listen(fd, 256) == 0 else {
-            let reason = String(cString: strerror(errno))
-            close(fd)
-            throw StressError("cannot listen at \(path): \(reason)")
-        }
-        return fd
-    }
-
-    /// Binds `fd` to a Unix socket path.
-    static func bind(_ fd: Int32, _ path: String) -> Int32 {
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return -1 }
-        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
-            for (i, byte) in bytes.enumerated() { buffer[i] = byte }
-            buffer[bytes.count] = 0
-        }
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
-    }
-
-    /// A tmpfs on /run (in this mount namespace only) with a journal socket
-    /// that swallows what the launcher logs.
-    static func prepareNamespace() throws {
-        guard mount("tmpfs", "/run", "tmpfs", 0, "size=8m,mode=0755") == 0 else {
-            throw StressError("cannot mount a tmpfs on /run: \(String(cString: strerror(errno)))")
-        }
-        try FileManager.default.createDirectory(atPath: "/run/systemd/journal", withIntermediateDirectories: true)
-        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-        guard fd >= 0, bind(fd, "/run/systemd/journal/socket") == 0 else {
-            throw StressError("cannot bind the journal socket: \(String(cString: strerror(errno)))")
-        }
-        let thread = Thread {
-            var buffer = [UInt8](repeating: 0, count: 65_536)
-            while true {
-                let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-                if n < 0 && errno != EINTR { return }
-            }
-        }
-        thread.stackSize = 256 << 10
-        thread.start()
-    }
-}
+import ProcessKit
 
 /// The parts again on dbus-broker (the second bus implementation), plus a
 /// delivery round trip.
@@ -81,10 +9,11 @@ struct BrokerSmoke {
     let report: PartReport
 
     func run() throws {
-        guard BrokerLauncher.isInstalled else {
+        guard DBusBroker.isInstalled else {
             return report.skip("dbus-broker is not installed (Debian package dbus-broker)")
         }
-        try BrokerLauncher.prepareNamespace()
+        // Once for every bus below; a namespace that cannot be made fails here, once.
+        try BrokerNamespace.prepare()
         var onBroker = settings
         onBroker.bus = .dbusBroker
         try delivery(onBroker)

@@ -32,18 +32,10 @@ final class StressBus: @unchecked Sendable {
                 usleep(5_000)
             }
         case .dbusBroker:
-            process = try BrokerLauncher.start(config: config, socket: socket, log: directory + "/broker.log")
-            let deadline = Monotonic.now + 10
-            while true {
-                if let probe = try? BusConnection.connect(.address(address), threadName: "broker-probe") {
-                    probe.close()
-                    break
-                }
-                guard Monotonic.now < deadline, process.isRunning else {
-                    let log = (try? String(contentsOfFile: directory + "/broker.log", encoding: .utf8)) ?? ""
-                    throw StressError("dbus-broker did not start (exit \(process.exitCode.map(String.init) ?? "-")): \(log)")
-                }
-                usleep(10_000)
+            process = try DBusBroker.launch(config: config, socket: socket, log: directory + "/broker.log") { address in
+                guard let probe = try? BusConnection.connect(.address(address), threadName: "broker-probe") else { return false }
+                probe.close()
+                return true
             }
         }
     }
