@@ -9,34 +9,39 @@ import DequeModule
 /// in turn. A client that asks one thing at a time is therefore served next,
 /// however many items a flooding client has waiting; the flooders share what
 /// is left equally. Each client's own items keep their order.
+///
+/// Inlinable, so the daemon's use of it is specialised for its types: served
+/// generically, every call paid for dictionary and deque witness tables.
 public struct FairQueue<Client: Hashable, Item> {
-    private var queues: [Client: Deque<Item>] = [:]
-    private var newClients: Deque<Client> = []
-    private var oldClients: Deque<Client> = []
-    public private(set) var count = 0
+    @usableFromInline var queues: [Client: Deque<Item>] = [:]
+    @usableFromInline var newClients: Deque<Client> = []
+    @usableFromInline var oldClients: Deque<Client> = []
+    /// How many items wait, over all clients.
+    @inlinable public var count: Int { total }
+    @usableFromInline var total = 0
 
-    public init() {}
+    @inlinable public init() {}
 
-    public var isEmpty: Bool { count == 0 }
+    @inlinable public var isEmpty: Bool { total == 0 }
 
     /// How many items `client` has waiting.
-    public func count(of client: Client) -> Int { queues[client]?.count ?? 0 }
+    @inlinable public func count(of client: Client) -> Int { queues[client]?.count ?? 0 }
 
-    public mutating func enqueue(_ item: Item, from client: Client) {
+    @inlinable public mutating func enqueue(_ item: Item, from client: Client) {
         if queues[client] == nil {
             queues[client] = [item]
             newClients.append(client)
         } else {
             queues[client]!.append(item)
         }
-        count += 1
+        total += 1
     }
 
     /// The next item to serve and whose it is.
-    public mutating func dequeue() -> (client: Client, item: Item)? {
+    @inlinable public mutating func dequeue() -> (client: Client, item: Item)? {
         guard let client = newClients.popFirst() ?? oldClients.popFirst() else { return nil }
         let item = queues[client]!.removeFirst()
-        count -= 1
+        total -= 1
         if queues[client]!.isEmpty {
             queues[client] = nil
         } else {
@@ -46,9 +51,9 @@ public struct FairQueue<Client: Hashable, Item> {
     }
 
     /// Takes every item `client` has waiting, in order.
-    public mutating func removeAll(of client: Client) -> [Item] {
+    @inlinable public mutating func removeAll(of client: Client) -> [Item] {
         guard let items = queues.removeValue(forKey: client) else { return [] }
-        count -= items.count
+        total -= items.count
         if let index = newClients.firstIndex(of: client) {
             newClients.remove(at: index)
         } else if let index = oldClients.firstIndex(of: client) {
