@@ -163,12 +163,15 @@ final class Daemon: @unchecked Sendable {
                 message.interface == "org.freedesktop.DBus", message.signature == "sss"
             else { return false }
             let arguments = message.arguments.map { $0.stringValue ?? "" }
+            if arguments[0].hasPrefix(":"), arguments[2].isEmpty {
+                // A connection leaves: what it asked before is done first, as
+                // it was sent, while the registry still knows who it was.
+                for call in calls.removeAll(of: arguments[0]) { dispatch(call) }
+            }
             if let departed = registry.nameOwnerChanged(name: arguments[0], oldOwner: arguments[1], newOwner: arguments[2]) {
                 monitors[departed] = nil
                 // Its calls still waiting for its identity go unanswered: it has left.
                 waiting[departed] = nil
-                // What it asked before it left is done first, as it was sent.
-                for call in calls.removeAll(of: departed) { dispatch(call) }
                 startRound()  // its tasks go in the round's one commit
                 engine.connectionClosed(departed)
             }
