@@ -23,10 +23,27 @@ enum Paths {
     static var fixtures: URL { packageRoot.appendingPathComponent("Tests/Fixtures") }
     static var interfaceXML: URL { packageRoot.appendingPathComponent("dbus/org.bgfetch.BackgroundFetch1.xml") }
 
-    /// A fresh temporary folder.
+    /// A fresh temporary folder, inside ``temporaryRoot``.
     static func temporaryDirectory(_ prefix: String = "bgfetch-test") -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString.prefix(8))")
+        let url = temporaryRoot.appendingPathComponent("\(prefix)-\(UUID().uuidString.prefix(8))")
         try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
+    }
+
+    /// The one folder that holds every temporary folder of this test
+    /// process: removed when the process exits, so runs leave nothing in
+    /// /tmp even where a test's own clean-up did not happen. Readable by
+    /// all, as the multi-user tests' other users reach sockets inside it.
+    static let temporaryRoot: URL = {
+        let url = URL(fileURLWithPath: temporaryRootPath(of: getpid()))
+        try? FileManager.default.removeItem(at: url)
+        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        chmod(url.path, 0o755)
+        atexit { try? FileManager.default.removeItem(atPath: Paths.temporaryRootPath(of: getpid())) }
+        return url
+    }()
+
+    private static func temporaryRootPath(of pid: pid_t) -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("bgfetch-tests-\(pid)").path
     }
 }
