@@ -43,6 +43,29 @@ struct FairQueueTests {
         #expect(drain(&queue) == ["a1", "b3"])
     }
 
+    /// A client served while new waits its turn among the old ones for its
+    /// next item, so one-at-a-time clients cannot starve a backlog.
+    @Test func aStreamOfNewClientsDoesNotStarveABacklog() {
+        var queue = FairQueue<String, Int>()
+        for n in 0..<100 { queue.enqueue(n, from: "backlog") }
+        let polite = (0..<17).map { "polite\($0)" }
+        for client in polite { queue.enqueue(0, from: client) }
+        var backlogServed = 0
+        var slices = 0
+        while backlogServed < 100, slices < 1000 {
+            // A slice of 16; each polite client asks again once answered.
+            var answered: [String] = []
+            for _ in 0..<16 {
+                guard let (client, _) = queue.dequeue() else { break }
+                if client == "backlog" { backlogServed += 1 } else { answered.append(client) }
+            }
+            for client in answered { queue.enqueue(0, from: client) }
+            slices += 1
+        }
+        #expect(backlogServed == 100, "the backlog got \(backlogServed) of 100 in \(slices) slices")
+        #expect(slices < 150)
+    }
+
     @Test func removeAllTakesOneClientsItemsInOrder() {
         var queue = FairQueue<String, Int>()
         for n in 0..<3 { queue.enqueue(n, from: "a") }

@@ -4,11 +4,15 @@ import DequeModule
 /// so that no client can make the others wait behind its backlog.
 ///
 /// The rule is fq_codel's (RFC 8290) with a quantum of one item: a client
-/// whose queue was empty when its item came is *new* and is served before the
-/// clients that have a backlog (*old*); old clients are served one item each,
-/// in turn. A client that asks one thing at a time is therefore served next,
-/// however many items a flooding client has waiting; the flooders share what
-/// is left equally. Each client's own items keep their order.
+/// with nothing queued whose item comes is *new* and is served before the
+/// clients with a backlog (*old*); after one item a new client joins the
+/// end of the old ones, even with nothing left, and old clients are served
+/// one item each, in turn, until one found empty at its turn leaves. A client
+/// that asks one thing at a time is therefore served next, or at worst after
+/// one item of each backlogged client, however many items a flooding client
+/// has waiting; and a stream of such clients cannot starve the backlogged
+/// ones, as each is new at most once per round. Each client's own items keep
+/// their order.
 ///
 /// Inlinable, so the daemon's use of it is specialised for its types: served
 /// generically, every call paid for dictionary and deque witness tables.
@@ -39,15 +43,24 @@ public struct FairQueue<Client: Hashable, Item> {
 
     /// The next item to serve and whose it is.
     @inlinable public mutating func dequeue() -> (client: Client, item: Item)? {
-        guard let client = newClients.popFirst() ?? oldClients.popFirst() else { return nil }
-        let item = queues[client]!.removeFirst()
-        total -= 1
-        if queues[client]!.isEmpty {
-            queues[client] = nil
-        } else {
+        if let client = newClients.popFirst() {
             oldClients.append(client)
+            return (client, take(from: client))
         }
-        return (client, item)
+        while let client = oldClients.popFirst() {
+            guard !queues[client]!.isEmpty else {
+                queues[client] = nil  // its turn came with nothing queued: it leaves
+                continue
+            }
+            oldClients.append(client)
+            return (client, take(from: client))
+        }
+        return nil
+    }
+
+    @inlinable mutating func take(from client: Client) -> Item {
+        total -= 1
+        return queues[client]!.removeFirst()
     }
 
     /// Takes every item `client` has waiting, in order.
