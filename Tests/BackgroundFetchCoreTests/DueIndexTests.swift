@@ -48,6 +48,10 @@ struct DueIndexTests {
             case 0:
                 index.remove(key(n))
                 live[n] = nil
+            case 1:
+                // No time at all (a fetch waiting to be delivered): as removed.
+                index.set(key(n), time: nil, kind: .due(interval: 1))
+                live[n] = nil
             default:
                 let candidate = C(due: secs(random.next(in: 0...3000)), interval: UInt32(random.next(in: 1...4000)))
                 index.set(key(n), time: candidate.due, kind: .due(interval: candidate.interval))

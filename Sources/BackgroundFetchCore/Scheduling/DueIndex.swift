@@ -39,7 +39,7 @@ struct DueIndex {
     /// Records `key`'s one time (or none), replacing what was recorded.
     mutating func set(_ key: TaskKey, time: Int64?, kind: Kind) {
         guard let time else {
-            versions[key] = nil
+            remove(key)
             return
         }
         let version = nextVersion
