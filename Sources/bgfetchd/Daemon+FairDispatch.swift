@@ -19,7 +19,7 @@ extension Daemon {
 
     func queue(_ call: Message, from sender: String) {
         guard calls.count(of: sender) < Self.queuedCallsPerConnection else {
-            refuse(call, FetchError(.limitExceeded, "more than \(Self.queuedCallsPerConnection) calls from this connection are waiting to be served"))
+            refuse(call, Self.tooManyWaiting)
             return
         }
         calls.enqueue(call, from: sender)
@@ -32,7 +32,11 @@ extension Daemon {
         }
     }
 
-    private func refuse(_ call: Message, _ error: FetchError) {
-        if let reply = call.makeErrorReply(error.dbusError) { connection.send(reply) }
+    /// Refuses `call` at once; a call that asked for no reply gets none.
+    func refuse(_ call: Message, _ error: FetchError) {
+        if call.expectsReply, let reply = call.makeErrorReply(error.dbusError) { connection.send(reply) }
     }
+
+    static let tooManyWaiting = FetchError(
+        .limitExceeded, "more than \(queuedCallsPerConnection) calls from this connection are waiting to be served")
 }

@@ -113,7 +113,8 @@ final class Daemon: @unchecked Sendable {
     }
 
     /// Stops serving. Every change was committed when it was acknowledged, so
-    /// there is nothing left to write.
+    /// there is nothing left to write; calls still queued go unanswered (the
+    /// bus tells their callers that bgfetchd left), having changed nothing.
     func shutdown() {
         connection.perform { [self] in timer.invalidate() }
         connection.close()
@@ -143,8 +144,13 @@ final class Daemon: @unchecked Sendable {
             let sender = message.sender ?? ""
             if sender.isEmpty || registry.known(sender) != nil {
                 queue(message, from: sender)
-            } else if waiting[sender] != nil {
-                waiting[sender]?.append(message)
+            } else if let queued = waiting[sender] {
+                // Bounded like the fair queue while its identity is looked up.
+                if queued.count < Self.queuedCallsPerConnection {
+                    waiting[sender]?.append(message)
+                } else {
+                    refuse(message, Self.tooManyWaiting)
+                }
             } else {
                 // Ask the bus who this is without stopping everyone else;
                 // the caller's calls wait, in order, for the answer.

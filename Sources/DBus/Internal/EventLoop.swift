@@ -109,7 +109,9 @@ final class EventLoop: @unchecked Sendable {
     /// everything waiting reaches the handler together (and a server can
     /// choose what to serve first) rather than a few messages a turn in
     /// arrival order.
-    static let readsPerTurn = 64
+    /// (libdbus takes up to about 4 KiB a time: 16 reads stay within what
+    /// one turn dispatches.)
+    static let readsPerTurn = 16
 
     private func dispatchAll() {
         guard let connection else { return }
