@@ -24,13 +24,7 @@ final class StressBus: @unchecked Sendable {
         self.kind = kind
         switch kind {
         case .dbusDaemon:
-            process = try Child(
-                "/usr/bin/dbus-daemon", ["--config-file=\(config)", "--address=\(address)", "--nofork", "--nosyslog"])
-            let deadline = Monotonic.now + 10
-            while access(socket, F_OK) != 0 {
-                guard Monotonic.now < deadline, process.isRunning else { throw StressError("dbus-daemon did not start") }
-                usleep(5_000)
-            }
+            process = try DBusDaemon.launch(config: config, socket: socket, log: directory + "/dbus-daemon.log")
         case .dbusBroker:
             process = try DBusBroker.launch(config: config, socket: socket, log: directory + "/broker.log") { address in
                 guard let probe = try? BusConnection.connect(.address(address), threadName: "broker-probe") else { return false }

@@ -39,18 +39,7 @@ enum BusLauncher {
     }
 
     private static func startDaemon(config: String, socket: String, log: String) throws -> ChildProcess {
-        try? FileManager.default.removeItem(atPath: socket)
-        let process = try ChildProcess(
-            "/usr/bin/dbus-daemon", ["--config-file=\(config)", "--address=unix:path=\(socket)", "--nofork", "--nosyslog"],
-            stdout: log, stderr: log)
-        let deadline = Date().addingTimeInterval(10)
-        while !FileManager.default.fileExists(atPath: socket) {
-            guard Date() < deadline, process.isRunning else {
-                throw TestError("dbus-daemon did not start:\n\(contents(of: log))")
-            }
-            usleep(10_000)
-        }
-        return process
+        try DBusDaemon.launch(config: config, socket: socket, log: log)
     }
 
     /// `dbus-broker-launch` started the way systemd starts it (ProcessKit's
@@ -66,6 +55,4 @@ enum BusLauncher {
             throw TestError("\(TestBusImplementation.variable)=dbus-broker: \(error)")
         }
     }
-
-    private static func contents(of path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
 }
