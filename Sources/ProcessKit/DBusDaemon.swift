@@ -7,15 +7,15 @@ public enum DBusDaemon {
     public static let executable = "/usr/bin/dbus-daemon"
 
     /// Starts it with the configuration file `config`, listening at `socket`
-    /// (a stale one is replaced), and returns once the socket is there. Its
-    /// output goes to `log`, or nowhere.
+    /// (a stale one is replaced), and returns once it accepts connections.
+    /// Its output goes to `log`, or nowhere.
     public static func launch(config: String, socket: String, log: String? = nil, timeout: TimeInterval = 10) throws -> ChildProcess {
         unlink(socket)
         let process = try ChildProcess(
             executable, ["--config-file=\(config)", "--address=unix:path=\(socket)", "--nofork", "--nosyslog"],
             stdout: log, stderr: log)
         let deadline = Date().addingTimeInterval(timeout)
-        while access(socket, F_OK) != 0 {
+        while !UnixSocket.accepts(socket) {
             guard Date() < deadline, process.isRunning else {
                 process.terminate()
                 let output = log.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) } ?? ""

@@ -1,6 +1,7 @@
 import DBus
 import Foundation
 import Glibc
+import ProcessKit
 import Synchronization
 
 /// A private `dbus-daemon` in the bench's work folder, with the tests'
@@ -16,7 +17,7 @@ final class PrivateBus {
             dbusDaemon, ["--config-file=\(config)", "--address=\(address)", "--nofork", "--nosyslog"],
             output: directory + "/dbus-daemon.log")
         let start = Clock.nanos()
-        while access(socket, F_OK) != 0 {
+        while !UnixSocket.accepts(socket) {  // bound is not yet listening
             guard child.isRunning else {
                 throw BenchError("dbus-daemon exited with \(child.exitCode ?? -1); see \(directory)/dbus-daemon.log")
             }
