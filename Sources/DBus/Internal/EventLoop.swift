@@ -104,13 +104,11 @@ final class EventLoop: @unchecked Sendable {
     /// runs, so the work of one turn stays bounded.
     static let dispatchesPerTurn = 1024
 
-    /// libdbus reads about 2 KiB each time a watch is handled; a socket that
-    /// is still readable is read again, up to this many times a turn, so that
-    /// everything waiting reaches the handler together (and a server can
+    /// libdbus reads up to about 4 KiB each time a watch is handled; a socket
+    /// that is still readable is read again, up to this many times a turn, so
+    /// that everything waiting reaches the handler together (and a server can
     /// choose what to serve first) rather than a few messages a turn in
-    /// arrival order.
-    /// (libdbus takes up to about 4 KiB a time: 16 reads stay within what
-    /// one turn dispatches.)
+    /// arrival order. Sixteen reads stay within what one turn dispatches.
     static let readsPerTurn = 16
 
     private func dispatchAll() {
