@@ -24,16 +24,6 @@ struct ClientLibraryTests {
         }
     }
 
-    /// `Manager.ListTasks` as app id → task name → info.
-    private func listTasks(_ client: ServiceClient) throws -> [String: [String: [String: DBusValue]]] {
-        var result: [String: [String: [String: DBusValue]]] = [:]
-        for item in try client.call("ListTasks", interface: ServiceClient.manager).first?.arrayValue ?? [] {
-            guard let f = item.structValue, let app = f[0].stringValue, let name = f[1].stringValue else { continue }
-            result[app, default: [:]][name] = f[2].vardictValue ?? [:]
-        }
-        return result
-    }
-
     // MARK: Fetches
 
     @Test func handlerResultReachesFinishFetch() async throws {
@@ -260,7 +250,7 @@ struct ClientLibraryTests {
         try second.start()
         let client = try ServiceClient(bus: bus)
         defer { client.close() }
-        let info = try await eventually("the task registered again") { try listTasks(client)[Self.appID]?["sync"] }
+        let info = try await eventually("the task registered again") { try client.allTasks()[Self.appID]?["sync"] }
         #expect(info["minimumInterval"] == .uint32(120))
         #expect(info["stopOnTerminate"] == .bool(true))
 

@@ -5,22 +5,12 @@ import Testing
 /// The examples under `Examples/`, each run against a real daemon on a private bus.
 @Suite(.timeLimit(.minutes(2)))
 struct ExamplesTests {
-    /// `Manager.ListTasks` as app id → task name → info.
-    private func listTasks(_ client: ServiceClient) throws -> [String: [String: [String: DBusValue]]] {
-        var result: [String: [String: [String: DBusValue]]] = [:]
-        for item in try client.call("ListTasks", interface: ServiceClient.manager).first?.arrayValue ?? [] {
-            guard let f = item.structValue, let app = f[0].stringValue, let name = f[1].stringValue else { continue }
-            result[app, default: [:]][name] = f[2].vardictValue ?? [:]
-        }
-        return result
-    }
-
     /// Runs an example that registers "refresh" and exits after answering one
     /// fetch; triggers it the way a developer would (`bgfetchctl trigger`).
     private func runFetcher(_ executable: String, _ arguments: [String], appID: String) async throws {
         let f = try Fixture()
         let app = try BackgroundProcess(executable, arguments, environment: f.bus.environment)
-        let info = try await eventually("the example's task") { try listTasks(f.client)[appID]?["refresh"] }
+        let info = try await eventually("the example's task") { try f.client.allTasks()[appID]?["refresh"] }
         #expect(info["minimumInterval"] == .uint32(900))
         let trigger = try Command.run(Paths.bgfetchctl, ["trigger", appID, "refresh"], environment: f.bus.environment)
         let id = try #require(UInt64(trigger.stdout.trimmingCharacters(in: .whitespacesAndNewlines)), "\(trigger)")
@@ -62,7 +52,7 @@ struct ExamplesTests {
         // It answered the fetch as the app "busctl", then removed the task.
         let finished = try await eventually("FetchFinished") { f.client.signals("FetchFinished").first }
         #expect(finished.arguments == [.string("busctl"), .string("walkthrough"), .uint64(id), .uint32(2)])
-        #expect(try listTasks(f.client)["busctl"]?["walkthrough"] == nil)
+        #expect(try f.client.allTasks()["busctl"]?["walkthrough"] == nil)
     }
 
     @Test func shellWalkthroughFailsWithoutTheService() throws {

@@ -28,8 +28,7 @@ struct FairDispatchTests {
             var held = -1
             let deadline = Date().addingTimeInterval(10)
             repeat {
-                let items = try f.client.call("ListTasks", interface: ServiceClient.manager).first?.arrayValue ?? []
-                held = items.filter { $0.structValue?.first?.stringValue == appID }.count
+                held = try f.client.allTasks()[appID]?.count ?? 0
                 if held == 60 { break }
                 usleep(20_000)
             } while Date() < deadline

@@ -60,6 +60,16 @@ final class ServiceClient: @unchecked Sendable {
         return result
     }
 
+    /// `Manager.ListTasks` as app id → task name → info.
+    func allTasks() throws -> [String: [String: [String: DBusValue]]] {
+        var result: [String: [String: [String: DBusValue]]] = [:]
+        for item in try call("ListTasks", interface: Self.manager).first?.arrayValue ?? [] {
+            guard let f = item.structValue, let app = f[0].stringValue, let name = f[1].stringValue else { continue }
+            result[app, default: [:]][name] = f[2].vardictValue ?? [:]
+        }
+        return result
+    }
+
     /// Signals received so far with this member.
     func signals(_ member: String) -> [Message] {
         received.messages.withLock { $0.filter { $0.member == member } }
