@@ -72,6 +72,13 @@ struct Misbehaving {
         // bus as GetStatus) and the bus driver's GetId (one hop).
         var pingLatencies: [Double] = []
         var busLatencies: [Double] = []
+        /// A floor call's round trip in milliseconds; nil if it failed.
+        func roundTrip(_ call: Message?) -> Double? {
+            guard let call else { return nil }
+            let t0 = Monotonic.now
+            guard case .success = probe.send(call, timeout: 25_000) else { return nil }
+            return (Monotonic.now - t0) * 1000
+        }
         let statusFailures = Tally()
         var peak = baseline ?? ProcStats(rssKiB: 0, fds: 0)
         let start = Monotonic.now
@@ -84,14 +91,10 @@ struct Misbehaving {
             case .success: latencies.append((t1 - t0) * 1000)
             case .failure(let error): statusFailures.add(error.name, example: error.message)
             }
-            if let ping = try? StressClient.message("Ping", [], interface: "org.freedesktop.DBus.Peer") {
-                let p0 = Monotonic.now
-                if case .success = probe.send(ping, timeout: 25_000) { pingLatencies.append((Monotonic.now - p0) * 1000) }
+            if let ms = roundTrip(try? StressClient.message("Ping", [], interface: "org.freedesktop.DBus.Peer")) {
+                pingLatencies.append(ms)
             }
-            if let getID = try? Message.busDriverCall("GetId") {
-                let b0 = Monotonic.now
-                if case .success = probe.send(getID, timeout: 25_000) { busLatencies.append((Monotonic.now - b0) * 1000) }
-            }
+            if let ms = roundTrip(try? Message.busDriverCall("GetId")) { busLatencies.append(ms) }
             if t1 - lastStats > 0.5, let stats = daemon.stats {
                 peak = ProcStats(rssKiB: max(peak.rssKiB, stats.rssKiB), fds: max(peak.fds, stats.fds))
                 lastStats = t1
