@@ -17,14 +17,6 @@ extension Daemon {
     /// so a flood costs the daemon bounded memory.
     static let queuedCallsPerConnection = 1024
 
-    func queue(_ call: Message, from sender: String) {
-        guard calls.count(of: sender) < Self.queuedCallsPerConnection else {
-            refuse(call, Self.tooManyWaiting)
-            return
-        }
-        calls.enqueue(call, from: sender)
-    }
-
     func serveCalls() {
         for _ in 0..<Self.callsPerSlice {
             guard let (_, call) = calls.dequeue() else { return }

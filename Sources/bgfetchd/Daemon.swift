@@ -142,15 +142,15 @@ final class Daemon: @unchecked Sendable {
         switch message.kind {
         case .methodCall:
             let sender = message.sender ?? ""
+            // One bound on what a connection has waiting: for its identity, then its turn.
+            guard calls.count(of: sender) + (waiting[sender]?.count ?? 0) < Self.queuedCallsPerConnection else {
+                refuse(message, Self.tooManyWaiting)
+                return true
+            }
             if sender.isEmpty || registry.known(sender) != nil {
-                queue(message, from: sender)
-            } else if let queued = waiting[sender] {
-                // Bounded like the fair queue while its identity is looked up.
-                if queued.count < Self.queuedCallsPerConnection {
-                    waiting[sender]?.append(message)
-                } else {
-                    refuse(message, Self.tooManyWaiting)
-                }
+                calls.enqueue(message, from: sender)
+            } else if waiting[sender] != nil {
+                waiting[sender]?.append(message)
             } else {
                 // Ask the bus who this is without stopping everyone else;
                 // the caller's calls wait, in order, for the answer.
@@ -160,7 +160,7 @@ final class Daemon: @unchecked Sendable {
                         registry.forget(sender)  // it left while we asked
                         return
                     }
-                    for call in queued { queue(call, from: sender) }
+                    for call in queued { calls.enqueue(call, from: sender) }
                 }
             }
             return true
