@@ -30,16 +30,12 @@ enum BusLauncher {
     /// `--scope system`). Its own output goes to `log`.
     static func start(config: String, socket: String, systemBus: Bool = false, log: String) throws -> ChildProcess {
         switch TestBusImplementation.selected {
-        case .dbusDaemon: return try startDaemon(config: config, socket: socket, log: log)
+        case .dbusDaemon: return try DBusDaemon.launch(config: config, socket: socket, log: log)
         case .dbusBroker: return try startBroker(config: config, socket: socket, systemBus: systemBus, log: log)
         case nil:
             let value = ProcessInfo.processInfo.environment[TestBusImplementation.variable] ?? ""
             throw TestError("\(TestBusImplementation.variable)=\(value): expected dbus-daemon or dbus-broker")
         }
-    }
-
-    private static func startDaemon(config: String, socket: String, log: String) throws -> ChildProcess {
-        try DBusDaemon.launch(config: config, socket: socket, log: log)
     }
 
     /// `dbus-broker-launch` started the way systemd starts it (ProcessKit's
