@@ -6,10 +6,13 @@ import Glibc
 public enum DBusDaemon {
     public static let executable = "/usr/bin/dbus-daemon"
 
-    /// Starts it with the configuration file `config`, listening at `socket`
-    /// (a stale one is replaced), and returns once it accepts connections.
-    /// Its output goes to `log`, or nowhere.
-    public static func launch(config: String, socket: String, log: String? = nil, timeout: TimeInterval = 10) throws -> ChildProcess {
+    /// Starts it (`executable`, by default the system's) with the
+    /// configuration file `config`, listening at `socket` (a stale one is
+    /// replaced), and returns once it accepts connections. Its output goes to
+    /// `log`, or nowhere.
+    public static func launch(
+        executable: String = executable, config: String, socket: String, log: String? = nil, timeout: TimeInterval = 10
+    ) throws -> ChildProcess {
         unlink(socket)
         let process = try ChildProcess(
             executable, ["--config-file=\(config)", "--address=unix:path=\(socket)", "--nofork", "--nosyslog"],

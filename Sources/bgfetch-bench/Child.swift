@@ -19,6 +19,12 @@ final class Child: @unchecked Sendable {
         }
     }
 
+    /// Takes over a process ProcessKit started.
+    init(wrapping process: ChildProcess) {
+        self.process = process
+        name = (process.executable as NSString).lastPathComponent
+    }
+
     var isRunning: Bool { process.isRunning }
 
     /// The exit status, or 128 + the signal that ended it; nil while it runs.

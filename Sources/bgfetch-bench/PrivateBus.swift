@@ -13,16 +13,12 @@ final class PrivateBus {
     init(dbusDaemon: String, config: String, directory: String) throws(BenchError) {
         let socket = directory + "/bus"
         address = "unix:path=\(socket)"
-        child = try Child(
-            dbusDaemon, ["--config-file=\(config)", "--address=\(address)", "--nofork", "--nosyslog"],
-            output: directory + "/dbus-daemon.log")
-        let start = Clock.nanos()
-        while !UnixSocket.accepts(socket) {  // bound is not yet listening
-            guard child.isRunning else {
-                throw BenchError("dbus-daemon exited with \(child.exitCode ?? -1); see \(directory)/dbus-daemon.log")
-            }
-            guard Clock.seconds(since: start) < 10 else { throw BenchError("dbus-daemon did not open \(socket)") }
-            usleep(2_000)
+        do {
+            child = Child(
+                wrapping: try DBusDaemon.launch(
+                    executable: dbusDaemon, config: config, socket: socket, log: directory + "/dbus-daemon.log"))
+        } catch {
+            throw BenchError("\(error)")
         }
     }
 
