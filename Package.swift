@@ -72,7 +72,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "DBusTests", dependencies: ["DBus"]),
+        .testTarget(name: "DBusTests", dependencies: ["DBus", "ProcessKit"]),
         .testTarget(name: "BackgroundFetchCoreTests", dependencies: ["BackgroundFetchCore"]),
         .testTarget(name: "IntegrationTests", dependencies: ["DBus", "BackgroundFetch", "ProcessKit"]),
     ],

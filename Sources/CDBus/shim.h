@@ -4,6 +4,7 @@
 #include <dbus/dbus.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
+#include <sys/signalfd.h>
 #include <poll.h>
 
 /* libdbus's type codes are char-literal macros, which Swift cannot import. */

@@ -1,49 +1,94 @@
 import CDBus
 import Glibc
 
-/// A one-shot timer served by a connection's loop thread.
+/// A one-shot timer served by an ``EventLoop``.
 ///
-/// It counts on `CLOCK_BOOTTIME`, which keeps counting while the machine
-/// sleeps: a deadline that passed during suspend fires right after resume.
-/// The handler runs on the loop thread. Arm and disarm it there too.
-public final class LoopTimer: @unchecked Sendable {
-    let fd: Int32
-    private let handler: @Sendable () -> Void
-    private weak var loop: EventLoop?
+/// Made, armed, disarmed and invalidated on the loop's thread (checked); its
+/// handler runs there too.
+///
+/// A `.boottime` timer counts on `CLOCK_BOOTTIME`, which keeps counting while
+/// the machine sleeps: a delay that passed during suspend fires right after
+/// resume. A `.wallClock` timer is armed at an absolute `CLOCK_REALTIME`
+/// instant with `TFD_TIMER_CANCEL_ON_SET`, as sd-event does, so it fires when
+/// the wall clock reaches that instant even across a suspend, and its
+/// handler hears ``Event/clockChanged`` when the clock is stepped (an NTP
+/// step, a manual change) so that the owner can arm it again.
+public final class LoopTimer: LoopSource {
+    public enum Clock: Sendable { case boottime, wallClock }
+    public enum Event: Sendable, Equatable { case elapsed, clockChanged }
 
-    init(loop: EventLoop, handler: @escaping @Sendable () -> Void) throws(DBusError) {
-        fd = timerfd_create(CLOCK_BOOTTIME, Int32(TFD_CLOEXEC | TFD_NONBLOCK))
+    let fd: Int32
+    public let clock: Clock
+    private let handler: @Sendable (Event) -> Void
+    private unowned let loop: EventLoop
+    private var closed = false
+
+    init(loop: EventLoop, clock: Clock, handler: @escaping @Sendable (Event) -> Void) throws(DBusError) {
+        loop.preconditionInLoop()
+        fd = timerfd_create(clock == .boottime ? CLOCK_BOOTTIME : CLOCK_REALTIME, Int32(TFD_CLOEXEC | TFD_NONBLOCK))
         guard fd >= 0 else { throw .failed("timerfd_create: \(String(cString: strerror(errno)))") }
+        self.clock = clock
         self.loop = loop
         self.handler = handler
+        loop.add(self)
     }
 
     /// Fires once, `nanoseconds` from now (0 fires at the next loop turn).
     public func arm(afterNanoseconds nanoseconds: UInt64) {
         let delay = max(nanoseconds, 1)
-        var spec = itimerspec()
-        spec.it_value.tv_sec = Int(delay / 1_000_000_000)
-        spec.it_value.tv_nsec = Int(delay % 1_000_000_000)
-        timerfd_settime(fd, 0, &spec, nil)
+        set(flags: 0, seconds: delay / 1_000_000_000, nanoseconds: delay % 1_000_000_000)
     }
 
-    public func disarm() {
+    /// Fires once when the wall clock reaches `microseconds` since the Unix
+    /// epoch (at once if it has already). Only for `.wallClock` timers.
+    public func arm(atWallClockMicroseconds microseconds: Int64) {
+        precondition(clock == .wallClock, "an absolute wall-clock time needs a .wallClock timer")
+        let at = UInt64(max(microseconds, 1))
+        set(
+            flags: Int32(TFD_TIMER_ABSTIME) | Int32(TFD_TIMER_CANCEL_ON_SET),
+            seconds: at / 1_000_000, nanoseconds: (at % 1_000_000) * 1000)
+    }
+
+    public func disarm() { set(flags: 0, seconds: 0, nanoseconds: 0) }
+
+    private func set(flags: Int32, seconds: UInt64, nanoseconds: UInt64) {
+        loop.preconditionInLoop()
+        guard !closed else { return }
         var spec = itimerspec()
-        timerfd_settime(fd, 0, &spec, nil)
+        spec.it_value.tv_sec = Int(seconds)
+        spec.it_value.tv_nsec = Int(nanoseconds)
+        timerfd_settime(fd, flags, &spec, nil)
     }
 
     /// Stops serving the timer and releases its descriptor.
     public func invalidate() {
-        loop?.remove(self)
+        loop.preconditionInLoop()
+        loop.remove(self)
         closeDescriptor()
     }
 
-    func fire() { handler() }
+    /// The loop saw the descriptor readable.
+    func ready() {
+        var expirations: UInt64 = 0
+        if read(fd, &expirations, 8) < 0 {
+            if errno == ECANCELED { handler(.clockChanged) }
+            return
+        }
+        handler(.elapsed)
+    }
 
-    private var closed = false
     func closeDescriptor() {
         guard !closed else { return }
         closed = true
         close(fd)
+    }
+}
+
+extension EventLoop {
+    /// A timer on this loop; call it on the loop's thread.
+    public func makeTimer(
+        clock: LoopTimer.Clock = .boottime, _ handler: @escaping @Sendable (LoopTimer.Event) -> Void
+    ) throws(DBusError) -> LoopTimer {
+        try LoopTimer(loop: self, clock: clock, handler: handler)
     }
 }

@@ -3,8 +3,11 @@ import CDBus
 /// A D-Bus message: a method call, a reply, an error or a signal.
 ///
 /// The class owns one libdbus message and releases it when it goes. A message
-/// is built, then sent; libdbus locks it when sent, so sharing one across
-/// threads afterwards is safe.
+/// is complete when made: its factories take every argument and flag, and
+/// nothing public changes it afterwards.
+///
+/// `@unchecked Sendable`: a C handle that is never mutated after construction
+/// (libdbus locks it when sent), so reading it from any thread is safe.
 public final class Message: @unchecked Sendable {
     public enum Kind: Sendable, Equatable {
         case methodCall, methodReturn, error, signal, invalid
@@ -21,8 +24,11 @@ public final class Message: @unchecked Sendable {
 
     // MARK: Construction
 
+    /// A method call. `expectsReply: false` sets `NO_REPLY_EXPECTED`;
+    /// `autoStart: false` asks the bus not to start a service for it.
     public static func methodCall(
-        destination: String?, path: String, interface: String?, member: String, _ arguments: [DBusValue] = []
+        destination: String?, path: String, interface: String?, member: String, _ arguments: [DBusValue] = [],
+        expectsReply: Bool = true, autoStart: Bool = true
     ) throws(DBusError) -> Message {
         try checkPath(path)
         try checkMember(member)
@@ -33,6 +39,8 @@ public final class Message: @unchecked Sendable {
         }
         let message = Message(owning: raw)
         try message.append(arguments)
+        if !expectsReply { dbus_message_set_no_reply(raw, 1) }
+        if !autoStart { dbus_message_set_auto_start(raw, 0) }
         return message
     }
 
@@ -106,16 +114,10 @@ public final class Message: @unchecked Sendable {
     func assignSerial(_ serial: UInt32) { dbus_message_set_serial(raw, serial) }
     public var replySerial: UInt32 { dbus_message_get_reply_serial(raw) }
     /// Whether the caller wants a reply (false: `NO_REPLY_EXPECTED`).
-    public var expectsReply: Bool {
-        get { dbus_message_get_no_reply(raw) == 0 }
-        set { dbus_message_set_no_reply(raw, newValue ? 0 : 1) }
-    }
+    public var expectsReply: Bool { dbus_message_get_no_reply(raw) == 0 }
 
-    /// Asks the bus not to start a service for this call.
-    public var autoStart: Bool {
-        get { dbus_message_get_auto_start(raw) != 0 }
-        set { dbus_message_set_auto_start(raw, newValue ? 1 : 0) }
-    }
+    /// Whether the bus may start a service for this call.
+    public var autoStart: Bool { dbus_message_get_auto_start(raw) != 0 }
 
     /// The message's arguments, decoded.
     public var arguments: [DBusValue] { Marshalling.decode(raw) }
@@ -127,7 +129,7 @@ public final class Message: @unchecked Sendable {
         return DBusError(errorName ?? DBusError.Name.failed, text)
     }
 
-    public func append(_ arguments: [DBusValue]) throws(DBusError) {
+    func append(_ arguments: [DBusValue]) throws(DBusError) {
         guard !arguments.isEmpty else { return }
         try Marshalling.encode(arguments, into: raw)
     }

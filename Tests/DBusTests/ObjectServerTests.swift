@@ -66,9 +66,8 @@ struct ObjectServerTests {
     }
 
     @Test func noReplyWhenNoneIsExpected() throws {
-        let call = try Message.methodCall(destination: nil, path: "/org/example/Thing", interface: "org.example.Thing", member: "Echo", [.string("x")])
+        let call = try Message.methodCall(destination: nil, path: "/org/example/Thing", interface: "org.example.Thing", member: "Echo", [.string("x")], expectsReply: false)
         call.assignSerial(1)
-        call.expectsReply = false
         #expect(server.reply(to: call) == nil)
     }
 }
