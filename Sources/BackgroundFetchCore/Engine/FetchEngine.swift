@@ -27,6 +27,8 @@ public final class FetchEngine {
     var index = DueIndex()
     /// Off while loading: tasks are indexed all at once afterwards.
     private var indexing = true
+    /// Between the two halves of a restore: the boot id and whether it is new.
+    private var pendingRestore: (bootID: String, newBoot: Bool)?
 
     public init(config: DaemonConfig, store: TaskStore, clock: WallClock, logger: Logger = Logger(label: "bgfetch.engine")) {
         self.config = config
@@ -45,19 +47,41 @@ public final class FetchEngine {
     /// is no longer on the bus (or is now another app) is treated as if the
     /// daemon had seen it leave.
     public func restore(bootID: String, isStillConnected: (String, AppKey) -> Bool) throws(FetchError) {
-        let state = try load()
+        let bindings = try loadForRestore(bootID: bootID)
+        try finishRestore(departed: Set(bindings.filter { !isStillConnected($0.key, $0.value) }.keys))
+    }
 
-        var change = makeChange()
+    /// The first half of ``restore(bootID:isStillConnected:)``, for a host
+    /// that asks the bus without blocking: loads what was stored and returns
+    /// the connections tasks are bound to, each with its app, which the host
+    /// checks before ``finishRestore(departed:)`` (none after a new boot).
+    public func loadForRestore(bootID: String) throws(FetchError) -> [String: AppKey] {
+        let state = try load()
         let newBoot = state.bootID != bootID
+        pendingRestore = (bootID, newBoot)
+        if newBoot {
+            if state.bootID != nil { logger.info("new boot: resuming startOnBoot tasks only", metadata: ["boot": "\(bootID)"]) }
+            return [:]
+        }
+        var bindings: [String: AppKey] = [:]
+        for (binding, keys) in tasksByConnection {
+            if let app = keys.first?.app { bindings[binding] = app }
+        }
+        return bindings
+    }
+
+    /// The second half: applies the boot rules, treating the connections in
+    /// `departed` (gone from the bus, or now another app) as if the daemon
+    /// had seen them leave.
+    public func finishRestore(departed: Set<String>) throws(FetchError) {
+        guard let (bootID, newBoot) = pendingRestore else { preconditionFailure("finishRestore without loadForRestore") }
+        pendingRestore = nil
+        var change = makeChange()
         if newBoot {
             change.batch.bootID = bootID
             change.batch.newBoot = true
-            if state.bootID != nil { logger.info("new boot: resuming startOnBoot tasks only", metadata: ["boot": "\(bootID)"]) }
         } else {
-            for (binding, keys) in tasksByConnection {
-                guard let app = keys.first?.app, !isStillConnected(binding, app) else { continue }
-                change.batch.departedConnections.insert(binding)
-            }
+            change.batch.departedConnections = departed.intersection(tasksByConnection.keys)
         }
         // The store applies these set-based; memory follows the same rules.
         try store.commit(change.batch)
