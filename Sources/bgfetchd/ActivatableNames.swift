@@ -2,24 +2,31 @@ import BackgroundFetchCore
 import DBus
 
 /// The bus's activatable names, refreshed in the background when older than a
-/// few seconds: asking never blocks the connection's thread. Lives on it.
-final class ActivatableNames: @unchecked Sendable {
+/// few seconds: asking never blocks the daemon's loop.
+@DaemonActor final class ActivatableNames {
     private let connection: BusConnection
+    private let clock: WallClock
     private var names: Set<String> = []
     private var fetchedAt: Int64?
     private var refreshing = false
+    /// How long a list is trusted, in microseconds.
+    static let freshFor: Int64 = 5_000_000
 
-    /// Reads the list once, blocking: at start, before anything is served.
-    init(connection: BusConnection) {
+    init(connection: BusConnection, clock: WallClock) {
         self.connection = connection
-        let listed = (try? connection.callBus("ListActivatableNames").first?.arrayValue) ?? []
+        self.clock = clock
+    }
+
+    /// Reads the list once, at start, before anything is served.
+    func load() async {
+        let listed = (try? await connection.callBus("ListActivatableNames", []).first?.arrayValue) ?? []
         names = Set(listed.compactMap(\.stringValue))
-        fetchedAt = SystemClock().now()
+        fetchedAt = clock.now()
     }
 
     func contains(_ name: String) -> Bool {
-        let now = SystemClock().now()
-        if !refreshing, fetchedAt.map({ now - $0 > 5_000_000 || now < $0 }) ?? true {
+        let now = clock.now()
+        if !refreshing, fetchedAt.map({ now - $0 > Self.freshFor || now < $0 }) ?? true {
             refresh()
         }
         return names.contains(name)
@@ -27,11 +34,13 @@ final class ActivatableNames: @unchecked Sendable {
 
     private func refresh() {
         refreshing = true
-        connection.callBus("ListActivatableNames") { [self] result in
-            refreshing = false
-            fetchedAt = SystemClock().now()
-            if case .success(let arguments) = result {
-                names = Set((arguments.first?.arrayValue ?? []).compactMap(\.stringValue))
+        connection.callBus("ListActivatableNames") { result in
+            DaemonActor.assumeIsolated {
+                self.refreshing = false
+                self.fetchedAt = self.clock.now()
+                if case .success(let arguments) = result {
+                    self.names = Set((arguments.first?.arrayValue ?? []).compactMap(\.stringValue))
+                }
             }
         }
     }

@@ -53,28 +53,15 @@ struct BGFetchD: ParsableCommand {
             handler.logLevel = level
             return handler
         }
+        // Before any thread starts: the loop takes these through a signalfd.
+        LoopSignals.blockInEveryThread(DaemonLifecycle.shutdownSignals)
+        let settings = Daemon.Settings(bus: bus, config: daemonConfig, stateDirectory: try stateDirectory(), bootID: try bootID())
         let logger = Logger(label: "bgfetchd")
-
-        // Block the shutdown signals before any thread starts, then wait for them here.
-        var signals = sigset_t()
-        sigemptyset(&signals)
-        sigaddset(&signals, SIGTERM)
-        sigaddset(&signals, SIGINT)
-        pthread_sigmask(SIG_BLOCK, &signals, nil)
-
-        let daemon: Daemon
         do {
-            daemon = try Daemon(
-                settings: Daemon.Settings(
-                    bus: bus, config: daemonConfig, stateDirectory: try stateDirectory(), bootID: try bootID()),
-                logger: logger)
-        } catch let error as StartupError {
+            try DaemonLifecycle.run(on: try Daemon.connect(to: settings.bus), settings: settings, logger: logger)
+        } catch {
             fail(error.description)
         }
-        var received: Int32 = 0
-        sigwait(&signals, &received)
-        logger.info("shutting down", metadata: ["signal": "\(received)"])
-        daemon.shutdown()
     }
 
     private var bus: BusAddress {

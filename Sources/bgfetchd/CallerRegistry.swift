@@ -4,11 +4,12 @@ import DBus
 /// Who each connection is: its uid and app id, resolved once from the bus and
 /// `/proc`, cached per connection and dropped when the connection leaves.
 ///
-/// Like the daemon, it lives on the connection's thread.
+/// Like the daemon, it lives on the daemon's loop and never blocks it: every
+/// question to the bus is asked without waiting for the answer.
 ///
 /// It also follows `NameOwnerChanged` to know which well-known names each
 /// connection owns, the third source of an app id.
-final class CallerRegistry: @unchecked Sendable {
+@DaemonActor final class CallerRegistry {
     private let connection: BusConnection
     private let resolver: AppIdentityResolver
     private var identities: [String: AppKey] = [:]
@@ -24,15 +25,24 @@ final class CallerRegistry: @unchecked Sendable {
         self.resolver = resolver
     }
 
-    /// Subscribes to name changes, then reads who owns what now.
-    func start() throws(DBusError) {
-        try connection.addMatch(Self.nameOwnerChangedRule)
-        let names = try connection.callBus("ListNames").first?.arrayValue ?? []
-        for case .string(let name) in names where !name.hasPrefix(":") && name != "org.freedesktop.DBus" {
-            if let owner = try? connection.callBus("GetNameOwner", [.string(name)]).first?.stringValue {
-                ownedNames[owner, default: []].insert(name)
-            }
+    /// Subscribes to name changes, then reads who owns what now, asking for
+    /// every name's owner at once.
+    func start() async throws(DBusError) {
+        try await connection.addMatch(Self.nameOwnerChangedRule)
+        let names = try await connection.callBus("ListNames", []).first?.arrayValue ?? []
+        let wellKnown = names.compactMap(\.stringValue).filter { !$0.hasPrefix(":") && $0 != "org.freedesktop.DBus" }
+        for (name, owner) in await owners(of: wellKnown) { ownedNames[owner, default: []].insert(name) }
+    }
+
+    /// The unique name owning each of `names`, asked all at once; names with
+    /// no owner (any more) are left out.
+    private func owners(of names: [String]) async -> [String: String] {
+        let answers = await connection.callBusEach("GetNameOwner", names.map { [.string($0)] })
+        var owners: [String: String] = [:]
+        for (name, answer) in zip(names, answers) {
+            if let owner = (try? answer.get())?.first?.stringValue { owners[name] = owner }
         }
+        return owners
     }
 
     /// Follows one `NameOwnerChanged`; returns the unique name of a connection
@@ -53,21 +63,12 @@ final class CallerRegistry: @unchecked Sendable {
         return nil
     }
 
-    /// The caller behind `sender`. Refused when the bus cannot tell who it is
-    /// (it has left already): never guessed. Answers from the cache when it
-    /// can; otherwise asks the bus and waits (the daemon looks callers up
-    /// ahead with ``lookUp(_:completion:)`` so that this rarely happens).
+    /// The caller behind `sender`, as ``lookUp(_:completion:)`` found it:
+    /// the daemon serves a connection's calls only once it is known. Refused
+    /// when the bus could not tell who it is: never guessed.
     func caller(_ sender: String) throws(FetchError) -> Caller {
-        if let known = known(sender) { return try known.get() }
-        let credentials: [String: DBusValue]
-        do {
-            credentials = try connection.callBus("GetConnectionCredentials", [.string(sender)]).first?.vardictValue ?? [:]
-        } catch {
-            throw FetchError(.accessDenied, "cannot identify the caller \(sender): \(error.message)")
-        }
-        let app = try identify(sender, credentials: credentials)
-        identities[sender] = app
-        return Caller(app: app, connection: sender)
+        guard let known = known(sender) else { throw FetchError(.accessDenied, "cannot identify the caller \(sender) yet") }
+        return try known.get()
     }
 
     /// What is known of `sender` without asking the bus, if anything.
@@ -77,33 +78,50 @@ final class CallerRegistry: @unchecked Sendable {
         return nil
     }
 
-    /// Asks the bus who `sender` is without blocking the connection's
-    /// thread; `completion` runs on it once the answer is cached.
-    func lookUp(_ sender: String, completion: @escaping @Sendable () -> Void) {
-        connection.callBus("GetConnectionCredentials", [.string(sender)]) { [unowned self] result in
-            do throws(FetchError) {
-                switch result {
-                case .success(let arguments):
-                    identities[sender] = try identify(sender, credentials: arguments.first?.vardictValue ?? [:])
-                case .failure(let error):
-                    throw FetchError(.accessDenied, "cannot identify the caller \(sender): \(error.message)")
-                }
-            } catch {
-                failures[sender] = error
+    /// Asks the bus who `sender` is without blocking the loop; `completion`
+    /// runs on it once the answer is cached.
+    func lookUp(_ sender: String, completion: @escaping @DaemonActor @Sendable () -> Void) {
+        connection.callBus("GetConnectionCredentials", [.string(sender)]) { result in
+            DaemonActor.assumeIsolated {
+                self.cache(sender, result)
+                completion()
             }
-            completion()
         }
+    }
+
+    private func cache(_ sender: String, _ result: Result<[DBusValue], DBusError>) {
+        do throws(FetchError) {
+            switch result {
+            case .success(let arguments):
+                identities[sender] = try identify(sender, credentials: arguments.first?.vardictValue ?? [:])
+            case .failure(let error):
+                throw FetchError(.accessDenied, "cannot identify the caller \(sender): \(error.message)")
+            }
+        } catch {
+            failures[sender] = error
+        }
+    }
+
+    /// Which of `bindings` (connection → the app that made it) are gone
+    /// from the bus or belong to another app now; asks for all at once.
+    func departed(of bindings: [String: AppKey]) async -> Set<String> {
+        let bindingNames = Array(bindings.keys)
+        let answers = await connection.callBusEach("GetConnectionCredentials", bindingNames.map { [.string($0)] })
+        let credentials = Dictionary(uniqueKeysWithValues: zip(bindingNames, answers))
+        var departed: Set<String> = []
+        for (binding, app) in bindings {
+            // Only live connections are cached: a departed one sends no
+            // NameOwnerChanged that would ever clear its entry.
+            if let result = credentials[binding], case .success = result { cache(binding, result) }
+            if (try? caller(binding).app) != app { departed.insert(binding) }
+        }
+        return departed
     }
 
     /// Drops what is known of a connection that has left.
     func forget(_ sender: String) {
         identities[sender] = nil
         failures[sender] = nil
-    }
-
-    /// The app behind a connection, or nil if it is not on the bus.
-    func app(of unique: String) -> AppKey? {
-        try? caller(unique).app
     }
 
     private func identify(_ sender: String, credentials: [String: DBusValue]) throws(FetchError) -> AppKey {

@@ -37,15 +37,19 @@ extension Daemon {
     /// Starts the app by bus activation, then sends the fetch to its name.
     func activate(_ task: TaskKey, requestID: UInt64) {
         let appID = task.app.appID
-        connection.callBus("StartServiceByName", [.string(appID), .uint32(0)], timeoutMilliseconds: 30_000) {
-            [unowned self] result in
-            switch result {
-            case .success:
-                emit("FetchRequested", to: appID, [.string(task.name), .uint64(requestID)])
-            case .failure(let error):
-                logger.warning("cannot start the app", metadata: ["app": "\(appID)", "error": "\(error)"])
-                engine.activationFailed(task: task, requestID: requestID)
-            }
+        connection.callBus("StartServiceByName", [.string(appID), .uint32(0)], timeoutMilliseconds: 30_000) { result in
+            DaemonActor.assumeIsolated { self.activated(task, requestID: requestID, result) }
+        }
+    }
+
+    private func activated(_ task: TaskKey, requestID: UInt64, _ result: Result<[DBusValue], DBusError>) {
+        let appID = task.app.appID
+        switch result {
+        case .success:
+            emit("FetchRequested", to: appID, [.string(task.name), .uint64(requestID)])
+        case .failure(let error):
+            logger.warning("cannot start the app", metadata: ["app": "\(appID)", "error": "\(error)"])
+            engine.activationFailed(task: task, requestID: requestID)
         }
     }
 }

@@ -12,8 +12,20 @@ extension Daemon {
             timer.disarm()
             return
         }
-        let delay = max(0, deadline - SystemClock().now())
-        timer.arm(afterNanoseconds: UInt64(delay) * 1000)
+        // Armed at the wall-clock instant itself: a clock step while idle
+        // wakes the loop (clockChanged) rather than leaving the timer late.
+        timer.arm(atWallClockMicroseconds: deadline)
+    }
+
+    func timerEvent(_ event: LoopTimer.Event) {
+        switch event {
+        case .elapsed:
+            fire()
+        case .clockChanged:
+            logger.info("the wall clock was set; arming the timer again")
+            armedDeadline = nil
+            armTimer()
+        }
     }
 
     func fire() {

@@ -5,15 +5,17 @@ import Logging
 
 /// The service: the engine wired to the bus.
 ///
-/// Everything here runs on the connection's thread (handlers, the timer, the
-/// idle hook), one thing at a time, which is why it may be shared with the
-/// connection's closures without locks.
-final class Daemon: @unchecked Sendable {
+/// It is isolated to ``DaemonActor``, whose executor is the event loop that
+/// serves the bus connection: handlers, the timer and the idle hook all run
+/// there, one thing at a time, and the compiler checks that nothing else
+/// touches this state.
+@DaemonActor final class Daemon {
     let connection: BusConnection
     let engine: FetchEngine
     let store: SQLiteTaskStore
     let registry: CallerRegistry
     let config: DaemonConfig
+    let clock: WallClock
     let logger: Logger
     /// On the session bus `FetchFinished` is broadcast; on the system bus it
     /// goes only to monitors allowed to see the app.
@@ -23,100 +25,129 @@ final class Daemon: @unchecked Sendable {
     private(set) var server: ObjectServer!
     private(set) var timer: LoopTimer!
     var armedDeadline: Int64?
-    var activatable: ActivatableNames!
+    let activatable: ActivatableNames
     /// Calls from connections whose identity is being looked up, in order.
     var waiting: [String: [Message]] = [:]
     /// Calls from identified connections, waiting for their turn.
     var calls = FairQueue<String, Message>()
     var round = DeliveryRound()
 
-    struct Settings {
+    struct Settings: Sendable {
         var bus: BusAddress
         var config: DaemonConfig
         var stateDirectory: String
         var bootID: String
         var procRoot = "/proc"
+        var clock: WallClock = SystemClock()
     }
 
-    /// Connects, restores the stored state and starts serving; the name is
-    /// requested last, once the object answers.
-    init(settings: Settings, logger: Logger) throws(StartupError) {
-        self.logger = logger
-        config = settings.config
-        broadcastsFinished = settings.bus != .system
+    /// Connects on the calling thread (connecting blocks: never on the loop).
+    nonisolated static func connect(to bus: BusAddress) throws(StartupError) -> BusConnection {
         do {
-            connection = try BusConnection.connect(settings.bus, threadName: "bgfetchd-bus")
+            return try BusConnection.connect(bus, on: DaemonActor.loop)
         } catch {
-            throw StartupError("cannot connect to \(settings.bus): \(error.message)")
+            throw StartupError("cannot connect to \(bus): \(error.message)")
         }
+    }
+
+    /// Restores the stored state and starts serving on `connection`; the
+    /// name is requested last, once the object answers. Every question to the
+    /// bus on the way is asked without blocking the loop.
+    static func start(on connection: BusConnection, settings: Settings, logger: Logger) async throws(StartupError) -> Daemon {
         // Fail fast, before touching state, when another bgfetchd serves this bus.
-        if (try? connection.callBus("NameHasOwner", [.string(ServiceNames.busName)]).first?.boolValue) == true {
+        let owned = try? await connection.callBus("NameHasOwner", [.string(ServiceNames.busName)]).first?.boolValue
+        if owned == true {
             connection.close()
             throw StartupError("the name \(ServiceNames.busName) is already owned on \(settings.bus)")
         }
+        let daemon = try Daemon(connection: connection, settings: settings, logger: logger)
+        do {
+            try await daemon.registry.start()
+        } catch {
+            throw daemon.abandon("cannot follow bus names: \(error.message)")
+        }
+        await daemon.activatable.load()
+        do {
+            let bindings = try daemon.engine.loadForRestore(bootID: settings.bootID)
+            try daemon.engine.finishRestore(departed: await daemon.registry.departed(of: bindings))
+        } catch {
+            throw daemon.abandon(error.message)
+        }
+        daemon.serve()
+        let name: BusConnection.NameRequestResult
+        do {
+            name = try await connection.requestName(ServiceNames.busName)
+        } catch {
+            throw daemon.abandon("cannot request the name \(ServiceNames.busName): \(error.message)")
+        }
+        guard name == .primaryOwner || name == .alreadyOwner else {
+            throw daemon.abandon("the name \(ServiceNames.busName) is already owned on \(settings.bus)")
+        }
+        logger.info("serving", metadata: ["bus": "\(settings.bus)", "name": "\(ServiceNames.busName)"])
+        return daemon
+    }
+
+    private init(connection: BusConnection, settings: Settings, logger: Logger) throws(StartupError) {
+        self.connection = connection
+        self.logger = logger
+        config = settings.config
+        clock = settings.clock
+        broadcastsFinished = settings.bus != .system
         do {
             store = try SQLiteTaskStore(directory: settings.stateDirectory, logger: logger)
         } catch {
+            connection.close()
             throw StartupError(error.message)
         }
-        engine = FetchEngine(config: config, store: store, clock: SystemClock(), logger: logger)
+        engine = FetchEngine(config: config, store: store, clock: clock, logger: logger)
         registry = CallerRegistry(connection: connection, resolver: AppIdentityResolver(procRoot: settings.procRoot))
+        activatable = ActivatableNames(connection: connection, clock: clock)
         server = ObjectServer(path: ServiceNames.objectPath, interfaces: Daemon.interfaces(serving: self, config: config))
         do {
-            timer = try connection.makeTimer { [unowned self] in fire() }
+            timer = try connection.loop.makeTimer(clock: .wallClock) { event in
+                DaemonActor.assumeIsolated { self.timerEvent(event) }
+            }
         } catch {
+            connection.close()
             throw StartupError("cannot create a timer: \(error.message)")
         }
         engine.onEvent = { [unowned self] in send($0) }
-        activatable = ActivatableNames(connection: connection)
         engine.isActivatable = { [unowned self] in activatable.contains($0.appID) }
+    }
 
-        do {
-            try registry.start()
-        } catch {
-            throw StartupError("cannot follow bus names: \(error.message)")
-        }
-        do {
-            // Many tasks share a binding: ask the bus once per connection.
-            var owners: [String: AppKey?] = [:]
-            try engine.restore(bootID: settings.bootID) { [registry] binding, app in
-                if owners[binding] == nil { owners[binding] = .some(registry.app(of: binding)) }
-                return owners[binding]! == app
+    /// Gives up starting: releases the connection; returns the error to throw.
+    private func abandon(_ reason: String) -> StartupError {
+        timer.invalidate()
+        connection.close()
+        return StartupError(reason)
+    }
+
+    /// Installs the handlers: from here on calls are served.
+    private func serve() {
+        connection.setMessageHandler { message in DaemonActor.assumeIsolated { self.handle(message) } }
+        connection.loop.setIdleHandler {
+            DaemonActor.assumeIsolated {
+                self.serveCalls()
+                self.finishRound()
+                self.armTimer()
+                return !self.calls.isEmpty
             }
-        } catch {
-            throw StartupError(error.message)
-        }
-        connection.setMessageHandler { [unowned self] in handle($0) }
-        connection.setIdleHandler { [unowned self] in
-            serveCalls()
-            finishRound()
-            armTimer()
-            return !calls.isEmpty
         }
         connection.setDisconnectHandler { [logger] in
             logger.critical("the bus connection is gone; exiting")
             exit(1)
         }
-        let owned: BusConnection.NameRequestResult
-        do {
-            owned = try connection.requestName(ServiceNames.busName)
-        } catch {
-            connection.close()
-            throw StartupError("cannot request the name \(ServiceNames.busName): \(error.message)")
-        }
-        guard owned == .primaryOwner || owned == .alreadyOwner else {
-            // Stop the connection's thread before the handlers' owner goes.
-            connection.close()
-            throw StartupError("the name \(ServiceNames.busName) is already owned on \(settings.bus)")
-        }
-        logger.info("serving", metadata: ["bus": "\(settings.bus)", "name": "\(ServiceNames.busName)"])
     }
 
-    /// Stops serving. Every change was committed when it was acknowledged, so
-    /// there is nothing left to write; calls still queued go unanswered (the
-    /// bus tells their callers that bgfetchd left), having changed nothing.
+    /// Stops serving, draining first: the calls already queued are served
+    /// and their changes committed before the connection closes; nothing new
+    /// is read meanwhile. Calls still waiting for their caller's identity go
+    /// unanswered, having changed nothing (the bus tells their callers that
+    /// bgfetchd left).
     func shutdown() {
-        connection.perform { [self] in timer.invalidate() }
+        while !calls.isEmpty { serveCalls() }
+        finishRound()
+        timer.invalidate()
         connection.close()
         logger.info("stopped")
     }
@@ -155,7 +186,7 @@ final class Daemon: @unchecked Sendable {
                 // Ask the bus who this is without stopping everyone else;
                 // the caller's calls wait, in order, for the answer.
                 waiting[sender] = [message]
-                registry.lookUp(sender) { [unowned self] in
+                registry.lookUp(sender) { [self] in
                     guard let queued = waiting.removeValue(forKey: sender) else {
                         registry.forget(sender)  // it left while we asked
                         return

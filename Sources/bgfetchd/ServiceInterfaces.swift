@@ -5,14 +5,15 @@ import DBus
 /// typed arguments and its handler. Introspection is printed from here, and a
 /// test checks it against `dbus/org.bgfetch.BackgroundFetch1.xml`.
 extension Daemon {
-    typealias Handler = @Sendable (Daemon) -> (MethodCall) throws(DBusError) -> [DBusValue]
+    typealias Handler = @DaemonActor @Sendable (Daemon) -> (MethodCall) throws(DBusError) -> [DBusValue]
 
     /// The interfaces, with handlers calling `daemon` (nil: for printing only).
-    static func interfaces(serving daemon: Daemon?, config: DaemonConfig) -> [DBusInterface] {
+    /// The object server calls them on the daemon's loop.
+    nonisolated static func interfaces(serving daemon: Daemon?, config: DaemonConfig) -> [DBusInterface] {
         func bind(_ handler: @escaping Handler) -> DBusMethod.Handler {
             { [weak daemon] call throws(DBusError) in
                 guard let daemon else { throw .failed("the service is shutting down") }
-                return try handler(daemon)(call)
+                return try DaemonActor.assumeIsolated { () throws(DBusError) in try handler(daemon)(call) }
             }
         }
         let config = config
@@ -55,7 +56,7 @@ extension Daemon {
     }
 
     /// The introspection XML of the service object, as `--print-introspection` prints it.
-    static func introspectionXML(config: DaemonConfig) -> String {
+    nonisolated static func introspectionXML(config: DaemonConfig) -> String {
         interfaces(serving: nil, config: config).introspectionXML()
     }
 }

@@ -1,0 +1,39 @@
+import DBus
+import Glibc
+
+/// The daemon's one event loop, as a global actor.
+///
+/// Everything marked `@DaemonActor` runs on the loop's thread, which also
+/// serves every bus connection the daemon holds: the compiler checks that
+/// the daemon's state is touched only there, and ``assumeIsolated(_:)``
+/// checks at run time the few places it cannot see (libdbus callbacks).
+@globalActor actor DaemonActor {
+    static let shared = DaemonActor()
+
+    /// The loop; its thread starts the first time the daemon needs it.
+    static let loop: EventLoop = {
+        do throws(DBusError) {
+            return try EventLoop(name: "bgfetchd")
+        } catch {
+            let text = "bgfetchd: cannot start the event loop: \(error.message)\n"
+            _ = text.withCString { write(2, $0, strlen($0)) }
+            exit(1)
+        }
+    }()
+
+    nonisolated var unownedExecutor: UnownedSerialExecutor { Self.loop.asUnownedSerialExecutor() }
+
+    /// Runs `operation` as the actor, from code the loop called directly
+    /// (a message handler, a timer, a reply). Stops the process when called
+    /// anywhere else: that would be a bug, not a race to live with.
+    static func assumeIsolated<T, E: Error>(
+        _ operation: @DaemonActor () throws(E) -> T, file: StaticString = #fileID, line: UInt = #line
+    ) throws(E) -> T {
+        typealias Isolated = @DaemonActor () throws(E) -> T
+        typealias Plain = () throws(E) -> T
+        shared.preconditionIsolated("not on bgfetchd's event loop", file: file, line: line)
+        return try withoutActuallyEscaping(operation) { (isolated: @escaping Isolated) throws(E) -> T in
+            try unsafeBitCast(isolated, to: Plain.self)()
+        }
+    }
+}
