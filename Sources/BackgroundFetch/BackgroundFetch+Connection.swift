@@ -86,30 +86,38 @@ extension BackgroundFetch {
         }
         guard message.interface == ServiceCall.appInterface, message.path == ServiceCall.path else { return false }
         let arguments = message.arguments
-        guard message.signature == "st", let name = arguments[0].stringValue, let requestID = arguments[1].uint64Value,
-            isFromService(message.sender, on: connection, generation: generation)
+        guard message.signature == "st", let name = arguments[0].stringValue, let requestID = arguments[1].uint64Value
         else { return true }
-        switch message.member {
-        case "FetchRequested": fetchRequested(task: name, requestID: requestID)
-        case "FetchExpired": fetchExpired(requestID: requestID)
-        default: break
+        let member = message.member
+        whenFromService(message.sender, on: connection, generation: generation) { [weak self] in
+            switch member {
+            case "FetchRequested": self?.fetchRequested(task: name, requestID: requestID)
+            case "FetchExpired": self?.fetchExpired(requestID: requestID)
+            default: break
+            }
         }
         return true
     }
 
-    /// Whether a signal comes from the service. The owner is known from
-    /// `NameOwnerChanged`; a sender that is not it is checked with the bus,
-    /// and let through while the name has no owner (the service sends nothing
-    /// before it takes its name today, but a restarting one might).
-    private func isFromService(_ sender: String?, on connection: BusConnection, generation: UInt64) -> Bool {
-        guard let sender else { return false }
-        if state.withLock({ $0.serviceOwner }) == sender { return true }
-        do throws(DBusError) {
-            let owner = try connection.callBus("GetNameOwner", [.string(ServiceCall.name)]).first?.stringValue
-            if let owner { setServiceOwner(owner, generation: generation) }
-            return owner == sender
-        } catch {
-            return error.name == DBusError.Name.nameHasNoOwner
+    /// Runs `deliver` if a signal comes from the service. The owner is known
+    /// from `NameOwnerChanged`; a sender that is not it is checked with the
+    /// bus, without blocking the connection's loop, and let through while the
+    /// name has no owner (the service sends nothing before it takes its name
+    /// today, but a restarting one might).
+    private func whenFromService(
+        _ sender: String?, on connection: BusConnection, generation: UInt64, deliver: @escaping @Sendable () -> Void
+    ) {
+        guard let sender else { return }
+        if state.withLock({ $0.serviceOwner }) == sender { return deliver() }
+        connection.callBus("GetNameOwner", [.string(ServiceCall.name)]) { [weak self] result in
+            switch result {
+            case .success(let arguments):
+                guard let owner = arguments.first?.stringValue else { return }
+                self?.setServiceOwner(owner, generation: generation)
+                if owner == sender { deliver() }
+            case .failure(let error):
+                if error.name == DBusError.Name.nameHasNoOwner { deliver() }
+            }
         }
     }
 

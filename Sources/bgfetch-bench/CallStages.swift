@@ -1,15 +1,16 @@
 import DBus
 import Dispatch
+import Foundation
 import Synchronization
 
 /// GetStatus against Peer.Ping to the same daemon over the same bus.
 enum CallStages {
-    /// Sequential round trips, made on the connection's own thread with
-    /// libdbus's blocking call (no thread hop in the client), interleaved so
+    /// Sequential round trips, made from a thread of the bench's own with
+    /// blocking calls (the loop's thread refuses to block), interleaved so
     /// that drift on a noisy machine hits both alike. Microseconds.
     static func roundTrips(_ connection: BusConnection, count: Int) throws(BenchError) -> (getStatus: Sample, ping: Sample) {
         let handoff = Handoff<Result<([Double], [Double]), BenchError>>()
-        connection.perform {
+        Thread.detachNewThread {
             var getStatus: [Double] = []
             var ping: [Double] = []
             getStatus.reserveCapacity(count)
@@ -67,9 +68,9 @@ enum CallStages {
     }
 }
 
-/// Keeps a fixed number of calls in flight on one connection. Its state is
-/// touched only on the connection's thread.
-private final class Pump: @unchecked Sendable {
+/// Keeps a fixed number of calls in flight on one connection. It runs on
+/// the connection's loop, as an actor whose executor is the loop.
+private actor Pump {
     let connection: BusConnection
     let total: Int
     let make: @Sendable () throws(DBusError) -> Message
@@ -79,6 +80,8 @@ private final class Pump: @unchecked Sendable {
     private var started: UInt64 = 0
     private let done = Handoff<(Double, DBusError?)>()
 
+    nonisolated var unownedExecutor: UnownedSerialExecutor { connection.loop.asUnownedSerialExecutor() }
+
     init(connection: BusConnection, total: Int, make: @escaping @Sendable () throws(DBusError) -> Message) {
         self.connection = connection
         self.total = total
@@ -86,10 +89,12 @@ private final class Pump: @unchecked Sendable {
     }
 
     /// Returns the seconds from the first call out to the last reply in.
-    func run(inFlight: Int) -> (Double, DBusError?) {
-        connection.perform { [self] in
-            started = Clock.nanos()
-            for _ in 0..<min(inFlight, total) { issue() }
+    nonisolated func run(inFlight: Int) -> (Double, DBusError?) {
+        connection.loop.execute {
+            self.assumeIsolated { pump in
+                pump.started = Clock.nanos()
+                for _ in 0..<min(inFlight, pump.total) { pump.issue() }
+            }
         }
         return done.take()
     }
@@ -101,7 +106,9 @@ private final class Pump: @unchecked Sendable {
             completeOne(.failure(error))
             return
         }
-        connection.call(message, timeoutMilliseconds: 30_000) { [self] result in completeOne(result) }
+        connection.call(message, timeoutMilliseconds: 30_000) { result in
+            self.assumeIsolated { $0.completeOne(result) }
+        }
     }
 
     private func completeOne(_ result: Result<Message, DBusError>) {

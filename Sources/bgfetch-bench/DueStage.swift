@@ -102,7 +102,7 @@ enum DueStage {
         let sender = try lab.bus.connect(thread: "bench-burst")
         defer { sender.close() }
         let started = Handoff<Result<Int64, BenchError>>()
-        sender.perform {
+        sender.loop.execute {
             let start = Clock.unixMicros()
             do throws(DBusError) {
                 for index in 0..<count {

@@ -1,3 +1,4 @@
+import Foundation
 import DBus
 
 /// Durable RegisterTask calls: each reply comes after the daemon's SQLite
@@ -26,7 +27,7 @@ enum RegisterStage {
         let deadline = Clock.nanos() + UInt64(seconds * 1e9)
         let handoffs = clients.map { connection in
             let handoff = Handoff<Result<ClientRun, BenchError>>()
-            connection.perform {
+            Thread.detachNewThread {
                 var run = ClientRun(start: Clock.nanos(), end: 0, latencies: [])
                 var index = firstIndex
                 do throws(DBusError) {

@@ -57,14 +57,13 @@ struct Fuzzer {
             do {
                 message = try Message.methodCall(
                     destination: StressClient.service, path: call.path, interface: call.interface, member: call.member,
-                    call.arguments)
+                    call.arguments, expectsReply: call.wantsReply)
             } catch {
                 unbuildable += 1
                 continue
             }
             let client = clients[index % clients.count]
             if !call.wantsReply {
-                message.expectsReply = false
                 client.connection.send(message)
                 outcomes.add("sent without reply")
                 continue

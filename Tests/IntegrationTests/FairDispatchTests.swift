@@ -20,8 +20,8 @@ struct FairDispatchTests {
             for n in 0..<60 {
                 let message = try Message.methodCall(
                     destination: ServiceClient.name, path: ServiceClient.path, interface: ServiceClient.app,
-                    member: "RegisterTask", [.string("t\(n)"), .vardict(.options(interval: 3600, stopOnTerminate: false))])
-                message.expectsReply = false
+                    member: "RegisterTask", [.string("t\(n)"), .vardict(.options(interval: 3600, stopOnTerminate: false))],
+                    expectsReply: false)
                 _ = app.connection.send(message)
             }
             app.close()
@@ -50,14 +50,14 @@ struct FairDispatchTests {
             unasked.withLock { $0.append(message.errorName ?? "method return") }
             return true
         }
-        let getStatus = { () throws -> Message in
+        let getStatus = { (expectsReply: Bool) throws -> Message in
             try Message.methodCall(
-                destination: ServiceClient.name, path: ServiceClient.path, interface: ServiceClient.app, member: "GetStatus", [])
+                destination: ServiceClient.name, path: ServiceClient.path, interface: ServiceClient.app, member: "GetStatus", [],
+                expectsReply: expectsReply)
         }
-        _ = try flooder.callBlocking(try getStatus())  // known to the daemon before the burst
+        _ = try flooder.callBlocking(try getStatus(true))  // known to the daemon before the burst
         for _ in 0..<5000 {
-            let message = try getStatus()
-            message.expectsReply = false
+            let message = try getStatus(false)
             _ = flooder.send(message)
         }
         // While its queue is full even a call that wants a reply is refused,
@@ -67,7 +67,7 @@ struct FairDispatchTests {
         let deadline = Date().addingTimeInterval(20)
         while status.isEmpty, Date() < deadline {
             do {
-                status = try flooder.callBlocking(try getStatus(), timeoutMilliseconds: 20_000).arguments
+                status = try flooder.callBlocking(try getStatus(true), timeoutMilliseconds: 20_000).arguments
             } catch let error as DBusError where error.name == "org.bgfetch.BackgroundFetch1.Error.LimitExceeded" {
                 refusals += 1
                 usleep(10_000)
