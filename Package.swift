@@ -3,12 +3,10 @@ import PackageDescription
 
 let package = Package(
     name: "bgfetch",
-    platforms: [.macOS(.v13)],
     products: [
         .executable(name: "bgfetchd", targets: ["bgfetchd"]),
         .executable(name: "bgfetchctl", targets: ["bgfetchctl"]),
         .library(name: "BackgroundFetch", targets: ["BackgroundFetch"]),
-        .executable(name: "bgfetch-bench", targets: ["bgfetch-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -27,7 +25,8 @@ let package = Package(
             providers: [.apt(["libsqlite3-dev"])]
         ),
         .target(name: "DBus", dependencies: ["CDBus"]),
-        .target(name: "ProcessKit"),
+        // What the tests, the bench and the stress suite share; never shipped.
+        .target(name: "TestKit", dependencies: ["BackgroundFetchCore", "CSQLite"]),
         .target(
             name: "BackgroundFetchCore",
             dependencies: [
@@ -49,14 +48,14 @@ let package = Package(
         .executableTarget(
             name: "bgfetchctl",
             dependencies: [
-                "BackgroundFetch", "DBus",
+                "BackgroundFetch",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(
             name: "bgfetch-stress",
             dependencies: [
-                "DBus", "CSQLite", "ProcessKit",
+                "DBus", "CSQLite", "TestKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -68,13 +67,13 @@ let package = Package(
         .executableTarget(
             name: "bgfetch-bench",
             dependencies: [
-                "DBus", "CSQLite", "ProcessKit",
+                "DBus", "CSQLite", "TestKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "DBusTests", dependencies: ["DBus", "ProcessKit"]),
-        .testTarget(name: "BackgroundFetchCoreTests", dependencies: ["BackgroundFetchCore"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["DBus", "BackgroundFetch", "ProcessKit"]),
+        .testTarget(name: "DBusTests", dependencies: ["DBus", "TestKit"]),
+        .testTarget(name: "BackgroundFetchCoreTests", dependencies: ["BackgroundFetchCore", "TestKit"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["DBus", "BackgroundFetch", "TestKit"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import ProcessKit
+import TestKit
 import Glibc
 
 /// `bgfetch-bench`: the figures of issue 5, each against its floor, in one run.

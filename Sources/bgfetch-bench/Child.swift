@@ -1,8 +1,8 @@
 import Foundation
 import Glibc
-import ProcessKit
+import TestKit
 
-/// A child of the bench: ProcessKit's, with its output (stdout and stderr)
+/// A child of the bench: TestKit's, with its output (stdout and stderr)
 /// appended to one file and a name for progress lines.
 final class Child: @unchecked Sendable {
     let process: ChildProcess
@@ -19,7 +19,7 @@ final class Child: @unchecked Sendable {
         }
     }
 
-    /// Takes over a process ProcessKit started.
+    /// Takes over a process TestKit started.
     init(wrapping process: ChildProcess) {
         self.process = process
         name = (process.executable as NSString).lastPathComponent

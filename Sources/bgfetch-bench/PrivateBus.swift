@@ -1,7 +1,7 @@
 import DBus
 import Foundation
 import Glibc
-import ProcessKit
+import TestKit
 import Synchronization
 
 /// A private `dbus-daemon` in the bench's work folder, with the tests'

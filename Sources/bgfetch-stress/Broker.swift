@@ -1,6 +1,6 @@
 import Foundation
 import Glibc
-import ProcessKit
+import TestKit
 
 /// The parts again on dbus-broker (the second bus implementation), plus a
 /// delivery round trip.

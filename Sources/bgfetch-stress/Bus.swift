@@ -1,6 +1,6 @@
 import DBus
 import Foundation
-import ProcessKit
+import TestKit
 import Glibc
 
 /// A private bus on a socket in a temporary folder: `dbus-daemon`, or

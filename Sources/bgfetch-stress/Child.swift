@@ -1,8 +1,8 @@
 import Foundation
 import Glibc
-import ProcessKit
+import TestKit
 
-/// Children are started and reaped by the shared ProcessKit.
+/// Children are started and reaped by the shared TestKit.
 typealias Child = ChildProcess
 
 /// Runs a program to its end and returns its exit status and output.

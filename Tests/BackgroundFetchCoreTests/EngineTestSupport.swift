@@ -3,6 +3,7 @@ import Logging
 import Testing
 
 @testable import BackgroundFetchCore
+import TestKit
 
 // Shared fixtures for the engine and store tests. Time only moves through
 // `ManualClock.advance`; nothing here sleeps.

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import BackgroundFetchCore
+import TestKit
 
 /// What the engine does when the daemon starts again: the same boot or a new one.
 @Suite(.timeLimit(.minutes(1)))

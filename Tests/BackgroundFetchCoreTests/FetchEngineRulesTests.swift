@@ -1,6 +1,7 @@
 import Testing
 
 @testable import BackgroundFetchCore
+import TestKit
 
 /// Status: the administrator's restriction, the user's switches, paused tasks.
 @Suite(.timeLimit(.minutes(1)))

@@ -1,6 +1,7 @@
 import Testing
 
 @testable import BackgroundFetchCore
+import TestKit
 
 /// Registering, scheduling, batching and the first fetch.
 @Suite(.timeLimit(.minutes(1)))

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import BackgroundFetchCore
+import TestKit
 
 /// Several changes, one transaction: nothing is visible (durable) until the
 /// group ends, then all of it is.

@@ -1,6 +1,6 @@
 import DBus
 import Foundation
-import ProcessKit
+import TestKit
 import Testing
 
 /// The system bus: many users share one daemon and each sees only their own.

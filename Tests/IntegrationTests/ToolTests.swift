@@ -1,6 +1,6 @@
 import DBus
 import Foundation
-import ProcessKit
+import TestKit
 import Glibc
 import Testing
 

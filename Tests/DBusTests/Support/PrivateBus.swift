@@ -1,6 +1,6 @@
 import DBus
 import Foundation
-import ProcessKit
+import TestKit
 
 /// A private dbus-daemon in a temporary folder, stopped when the test is done.
 final class PrivateBus: Sendable {

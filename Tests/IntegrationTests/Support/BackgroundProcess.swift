@@ -1,5 +1,5 @@
 import Foundation
-import ProcessKit
+import TestKit
 import Glibc
 import Synchronization
 

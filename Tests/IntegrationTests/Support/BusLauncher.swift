@@ -1,7 +1,7 @@
 import DBus
 import Foundation
 import Glibc
-import ProcessKit
+import TestKit
 
 /// The bus implementation the integration tests run on, chosen with the
 /// environment variable `BGFETCH_TEST_BUS`: `dbus-daemon` (the default) or
@@ -38,7 +38,7 @@ enum BusLauncher {
         }
     }
 
-    /// `dbus-broker-launch` started the way systemd starts it (ProcessKit's
+    /// `dbus-broker-launch` started the way systemd starts it (TestKit's
     /// ``DBusBroker``), ready once a client gets through Hello.
     private static func startBroker(config: String, socket: String, systemBus: Bool, log: String) throws -> ChildProcess {
         do {

@@ -1,5 +1,5 @@
 import Foundation
-import ProcessKit
+import TestKit
 
 /// The outcome of running a command to its end.
 struct CommandResult: CustomStringConvertible {

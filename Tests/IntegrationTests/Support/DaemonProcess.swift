@@ -1,6 +1,6 @@
 import DBus
 import Foundation
-import ProcessKit
+import TestKit
 
 /// The real `bgfetchd`, started on a test bus with its own state directory.
 final class DaemonProcess: @unchecked Sendable {

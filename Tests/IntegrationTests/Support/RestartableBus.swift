@@ -1,6 +1,6 @@
 import DBus
 import Foundation
-import ProcessKit
+import TestKit
 
 /// A private bus (dbus-daemon, or dbus-broker with `BGFETCH_TEST_BUS=dbus-broker`)
 /// that can be stopped and started again at the same address, with a bare

@@ -1,6 +1,6 @@
 import DBus
 import Foundation
-import ProcessKit
+import TestKit
 
 /// A private bus for one test (dbus-daemon, or dbus-broker with
 /// `BGFETCH_TEST_BUS=dbus-broker`): its own config, its own socket in a

@@ -15,7 +15,7 @@ public enum DBusBroker {
 
     /// Starts the launcher on a socket at `socket` with the dbus-daemon
     /// configuration file `config` and returns once `isReady` says so (it is
-    /// given the bus address; ProcessKit speaks no D-Bus, so the caller
+    /// given the bus address; TestKit speaks no D-Bus, so the caller
     /// probes, e.g. with a client that gets through Hello). `systemScope` runs
     /// it as a system bus (`--scope system`). Its output goes to `log`; the
     /// environment is `environment` (default: ours) plus the bus address.
