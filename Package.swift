@@ -25,12 +25,14 @@ let package = Package(
             providers: [.apt(["libsqlite3-dev"])]
         ),
         .target(name: "DBus", dependencies: ["CDBus"]),
+        // The wire contract: names, keys, enumerations, error names. No dependencies.
+        .target(name: "BackgroundFetchContract"),
         // What the tests, the bench and the stress suite share; never shipped.
         .target(name: "TestKit", dependencies: ["BackgroundFetchCore", "CSQLite"]),
         .target(
             name: "BackgroundFetchCore",
             dependencies: [
-                "CSQLite",
+                "BackgroundFetchContract", "CSQLite",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "HeapModule", package: "swift-collections"),
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -44,18 +46,18 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .target(name: "BackgroundFetch", dependencies: ["DBus"]),
+        .target(name: "BackgroundFetch", dependencies: ["DBus", "BackgroundFetchContract"]),
         .executableTarget(
             name: "bgfetchctl",
             dependencies: [
-                "BackgroundFetch",
+                "BackgroundFetch", "BackgroundFetchContract",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(
             name: "bgfetch-stress",
             dependencies: [
-                "DBus", "CSQLite", "TestKit",
+                "DBus", "CSQLite", "TestKit", "BackgroundFetchContract",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -67,13 +69,13 @@ let package = Package(
         .executableTarget(
             name: "bgfetch-bench",
             dependencies: [
-                "DBus", "CSQLite", "TestKit",
+                "DBus", "CSQLite", "TestKit", "BackgroundFetchContract",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "DBusTests", dependencies: ["DBus", "TestKit"]),
         .testTarget(name: "BackgroundFetchCoreTests", dependencies: ["BackgroundFetchCore", "TestKit"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["DBus", "BackgroundFetch", "TestKit"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["DBus", "BackgroundFetch", "TestKit", "BackgroundFetchContract"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -18,7 +18,7 @@ extension BackgroundFetch {
             return handle(message, on: connection, generation: generation)
         }
         connection.setDisconnectHandler { [weak self] in self?.connectionLost(generation: generation) }
-        _ = try await ServiceCall.callBus(connection, on: bus, "AddMatch", [.string(ServiceCall.nameOwnerRule)])
+        _ = try await ServiceCall.callBus(connection, on: bus, "AddMatch", [.string(Wire.nameOwnerChangedRule)])
         if let appID {
             let doNotQueue: UInt32 = 4
             let reply = try await ServiceCall.callBus(connection, on: bus, "RequestName", [.string(appID), .uint32(doNotQueue)])
@@ -37,7 +37,7 @@ extension BackgroundFetch {
     /// the service runs.
     private func lookUpServiceOwner(_ connection: BusConnection, generation: UInt64) async -> Bool {
         await withCheckedContinuation { continuation in
-            connection.callBus("GetNameOwner", [.string(ServiceCall.name)]) { [weak self] result in
+            connection.callBus("GetNameOwner", [.string(Wire.busName)]) { [weak self] result in
                 let owner = (try? result.get())?.first?.stringValue
                 self?.setServiceOwner(owner, generation: generation)
                 continuation.resume(returning: owner != nil)
@@ -76,7 +76,7 @@ extension BackgroundFetch {
             message.member == "NameOwnerChanged"
         {
             let arguments = message.arguments.compactMap(\.stringValue)
-            guard arguments.count == 3, arguments[0] == ServiceCall.name else { return false }
+            guard arguments.count == 3, arguments[0] == Wire.busName else { return false }
             let owner = arguments[2].isEmpty ? nil : arguments[2]
             setServiceOwner(owner, generation: generation)
             if owner != nil {
@@ -84,7 +84,7 @@ extension BackgroundFetch {
             }
             return true
         }
-        guard message.interface == ServiceCall.appInterface, message.path == ServiceCall.path else { return false }
+        guard message.interface == Wire.appInterface, message.path == Wire.objectPath else { return false }
         let arguments = message.arguments
         guard message.signature == "st", let name = arguments[0].stringValue, let requestID = arguments[1].uint64Value
         else { return true }
@@ -109,7 +109,7 @@ extension BackgroundFetch {
     ) {
         guard let sender else { return }
         if state.withLock({ $0.serviceOwner }) == sender { return deliver() }
-        connection.callBus("GetNameOwner", [.string(ServiceCall.name)]) { [weak self] result in
+        connection.callBus("GetNameOwner", [.string(Wire.busName)]) { [weak self] result in
             switch result {
             case .success(let arguments):
                 guard let owner = arguments.first?.stringValue else { return }

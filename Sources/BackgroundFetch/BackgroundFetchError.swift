@@ -1,3 +1,4 @@
+import BackgroundFetchContract
 import DBus
 
 /// Why a call to the bgfetch service failed.
@@ -62,8 +63,6 @@ public struct BackgroundFetchError: Error, Sendable, Hashable, CustomStringConve
 
     public var description: String { message }
 
-    static let servicePrefix = "org.bgfetch.BackgroundFetch1.Error."
-
     /// The error a failed call on `bus` gave.
     init(_ error: DBusError, on bus: BackgroundFetch.Bus) {
         let code = Self.code(forDBusName: error.name)
@@ -78,9 +77,8 @@ public struct BackgroundFetchError: Error, Sendable, Hashable, CustomStringConve
     }
 
     static func code(forDBusName name: String) -> Code {
-        switch name {
-        case DBusError.Name.invalidArgs: .invalidArgs
-        case DBusError.Name.failed: .failed
+        if let service = ServiceErrorName(dbusName: name) { return code(for: service) }
+        return switch name {
         case DBusError.Name.accessDenied: .accessDenied
         case DBusError.Name.serviceUnknown, DBusError.Name.nameHasNoOwner: .serviceNotRunning
         case DBusError.Name.noReply, "org.freedesktop.DBus.Error.Timeout", "org.freedesktop.DBus.Error.TimedOut": .timedOut
@@ -88,13 +86,21 @@ public struct BackgroundFetchError: Error, Sendable, Hashable, CustomStringConve
             "org.freedesktop.DBus.Error.IOError", "org.freedesktop.DBus.Error.BadAddress", "org.freedesktop.DBus.Error.NotSupported",
             "org.freedesktop.DBus.Error.NoNetwork", "org.freedesktop.DBus.Error.AuthFailed":
             .busUnavailable
-        case servicePrefix + "NoSuchTask": .noSuchTask
-        case servicePrefix + "UnknownRequest": .unknownRequest
-        case servicePrefix + "Denied": .denied
-        case servicePrefix + "Restricted": .restricted
-        case servicePrefix + "LimitExceeded": .limitExceeded
-        case servicePrefix + "AccessDenied": .accessDenied
         default: .unexpected
+        }
+    }
+
+    /// The code of each of the service's errors.
+    static func code(for name: ServiceErrorName) -> Code {
+        switch name {
+        case .invalidArgs: .invalidArgs
+        case .failed: .failed
+        case .noSuchTask: .noSuchTask
+        case .unknownRequest: .unknownRequest
+        case .denied: .denied
+        case .restricted: .restricted
+        case .limitExceeded: .limitExceeded
+        case .accessDenied: .accessDenied
         }
     }
 

@@ -86,7 +86,7 @@ public final class BackgroundFetchManager: Sendable {
     public func serviceInfo() async throws(BackgroundFetchError) -> ServiceInfo {
         // Properties first: on a bus that can start the service, that starts it.
         let properties = try await ServiceCall.properties(connection, on: bus)
-        let owner = try await ServiceCall.callBus(connection, on: bus, "GetNameOwner", [.string(ServiceCall.name)])
+        let owner = try await ServiceCall.callBus(connection, on: bus, "GetNameOwner", [.string(Wire.busName)])
         return ServiceInfo(
             version: properties["Version"]?.stringValue ?? "",
             fetchTimeout: properties["FetchTimeout"]?.uint32Value ?? 0,
@@ -151,8 +151,8 @@ public final class BackgroundFetchManager: Sendable {
         }
         if needsMatch {
             let rule =
-                "type='signal',sender='\(ServiceCall.name)',path='\(ServiceCall.path)',"
-                + "interface='\(ServiceCall.managerInterface)',member='FetchFinished'"
+                "type='signal',sender='\(Wire.busName)',path='\(Wire.objectPath)',"
+                + "interface='\(Wire.managerInterface)',member='FetchFinished'"
             do throws(BackgroundFetchError) {
                 _ = try await ServiceCall.callBus(connection, on: bus, "AddMatch", [.string(rule)])
             } catch {
@@ -169,7 +169,7 @@ public final class BackgroundFetchManager: Sendable {
     }
 
     private func handle(_ message: Message) -> Bool {
-        guard message.kind == .signal, message.interface == ServiceCall.managerInterface,
+        guard message.kind == .signal, message.interface == Wire.managerInterface,
             message.member == "FetchFinished", message.signature == "sstu"
         else { return false }
         let arguments = message.arguments
@@ -191,6 +191,6 @@ public final class BackgroundFetchManager: Sendable {
     }
 
     private func call(_ member: String, _ arguments: [DBusValue] = []) async throws(BackgroundFetchError) -> [DBusValue] {
-        try await ServiceCall.call(connection, on: bus, interface: ServiceCall.managerInterface, member, arguments)
+        try await ServiceCall.call(connection, on: bus, interface: Wire.managerInterface, member, arguments)
     }
 }

@@ -1,3 +1,4 @@
+import BackgroundFetchContract
 import DBus
 
 /// How a task is scheduled: the `RegisterTask` options, with Expo's defaults.
@@ -22,9 +23,9 @@ public struct BackgroundFetchOptions: Sendable, Hashable {
     /// The `a{sv}` of `RegisterTask`, every key written out.
     var dbusValue: DBusValue {
         .vardict([
-            "minimumInterval": .uint32(Self.wholeSeconds(minimumInterval)),
-            "stopOnTerminate": .bool(stopOnTerminate),
-            "startOnBoot": .bool(startOnBoot),
+            RegisterOptionKey.minimumInterval.rawValue: .uint32(Self.wholeSeconds(minimumInterval)),
+            RegisterOptionKey.stopOnTerminate.rawValue: .bool(stopOnTerminate),
+            RegisterOptionKey.startOnBoot.rawValue: .bool(startOnBoot),
         ])
     }
 

@@ -1,3 +1,4 @@
+import BackgroundFetchContract
 import DBus
 import Foundation
 
@@ -9,15 +10,15 @@ public struct BackgroundFetchTaskInfo: Sendable, Hashable {
         public init(rawValue: String) { self.rawValue = rawValue }
 
         /// Waiting for its next fetch.
-        public static let scheduled = State(rawValue: "scheduled")
+        public static let scheduled = State(rawValue: TaskState.scheduled.rawValue)
         /// A fetch is outstanding.
-        public static let running = State(rawValue: "running")
+        public static let running = State(rawValue: TaskState.running.rawValue)
         /// Due, but no connection of the app to deliver to.
-        public static let pending = State(rawValue: "pending")
+        public static let pending = State(rawValue: TaskState.pending.rawValue)
         /// After a reboot, waiting for its app to register it again.
-        public static let dormant = State(rawValue: "dormant")
+        public static let dormant = State(rawValue: TaskState.dormant.rawValue)
         /// The app's status is not Available (disabled or restricted).
-        public static let paused = State(rawValue: "paused")
+        public static let paused = State(rawValue: TaskState.paused.rawValue)
 
         public var description: String { rawValue }
     }
@@ -60,18 +61,19 @@ public struct BackgroundFetchTaskInfo: Sendable, Hashable {
 
     /// Reads the service's info dictionary; missing keys read as zero.
     init(name: String, info: [String: DBusValue]) {
+        func value(_ key: TaskInfoKey) -> DBusValue? { info[key.rawValue] }
         self.init(
             name: name,
-            minimumInterval: .seconds(info["minimumInterval"]?.uint32Value ?? 0),
-            effectiveInterval: .seconds(info["effectiveInterval"]?.uint32Value ?? 0),
-            stopOnTerminate: info["stopOnTerminate"]?.boolValue ?? true,
-            startOnBoot: info["startOnBoot"]?.boolValue ?? false,
-            state: State(rawValue: info["state"]?.stringValue ?? ""),
-            nextFetch: Self.date(microseconds: info["nextFetch"]?.uint64Value),
-            lastFetch: Self.date(microseconds: info["lastFetch"]?.uint64Value),
-            lastResult: (info["lastResult"]?.uint32Value).flatMap(BackgroundFetchResult.init(rawValue:)),
-            fetchCount: info["fetchCount"]?.uint64Value ?? 0,
-            failureCount: info["failureCount"]?.uint64Value ?? 0)
+            minimumInterval: .seconds(value(.minimumInterval)?.uint32Value ?? 0),
+            effectiveInterval: .seconds(value(.effectiveInterval)?.uint32Value ?? 0),
+            stopOnTerminate: value(.stopOnTerminate)?.boolValue ?? true,
+            startOnBoot: value(.startOnBoot)?.boolValue ?? false,
+            state: State(rawValue: value(.state)?.stringValue ?? ""),
+            nextFetch: Self.date(microseconds: value(.nextFetch)?.uint64Value),
+            lastFetch: Self.date(microseconds: value(.lastFetch)?.uint64Value),
+            lastResult: (value(.lastResult)?.uint32Value).flatMap(BackgroundFetchResult.init(rawValue:)),
+            fetchCount: value(.fetchCount)?.uint64Value ?? 0,
+            failureCount: value(.failureCount)?.uint64Value ?? 0)
     }
 
     /// A Unix time in microseconds as a date; 0 (the service's "none") is nil.

@@ -1,24 +1,15 @@
+import BackgroundFetchContract
 import DBus
 
-/// The contract's names, and calls to the service and to the bus driver with
-/// their errors turned into ``BackgroundFetchError``.
+/// Calls to the service and to the bus driver with their errors turned into
+/// ``BackgroundFetchError``.
 enum ServiceCall {
-    static let name = "org.bgfetch.BackgroundFetch1"
-    static let path = "/org/bgfetch/BackgroundFetch1"
-    static let appInterface = "org.bgfetch.BackgroundFetch1"
-    static let managerInterface = "org.bgfetch.BackgroundFetch1.Manager"
-
-    /// Follows the service's name appearing and disappearing.
-    static let nameOwnerRule =
-        "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',interface='org.freedesktop.DBus',"
-        + "member='NameOwnerChanged',arg0='\(name)'"
-
     /// Calls a method of the service's object and returns its out arguments.
     static func call(
-        _ connection: BusConnection, on bus: BackgroundFetch.Bus, interface: String = appInterface, _ member: String,
+        _ connection: BusConnection, on bus: BackgroundFetch.Bus, interface: String = Wire.appInterface, _ member: String,
         _ arguments: [DBusValue] = []
     ) async throws(BackgroundFetchError) -> [DBusValue] {
-        try await call(connection, on: bus, destination: name, path: path, interface: interface, member, arguments)
+        try await call(connection, on: bus, destination: Wire.busName, path: Wire.objectPath, interface: interface, member, arguments)
     }
 
     /// Calls a method of the bus driver (`org.freedesktop.DBus`).
@@ -35,8 +26,8 @@ enum ServiceCall {
         -> [String: DBusValue]
     {
         let reply = try await call(
-            connection, on: bus, destination: name, path: path, interface: "org.freedesktop.DBus.Properties", "GetAll",
-            [.string(appInterface)])
+            connection, on: bus, destination: Wire.busName, path: Wire.objectPath, interface: "org.freedesktop.DBus.Properties",
+            "GetAll", [.string(Wire.appInterface)])
         guard let properties = reply.first?.vardictValue else { throw .badReply("GetAll") }
         return properties
     }

@@ -1,11 +1,12 @@
+import BackgroundFetchContract
 import DBus
 
 /// The service's names and the calls the bench makes.
 enum Service {
-    static let name = "org.bgfetch.BackgroundFetch1"
-    static let path = "/org/bgfetch/BackgroundFetch1"
-    static let appInterface = "org.bgfetch.BackgroundFetch1"
-    static let managerInterface = "org.bgfetch.BackgroundFetch1.Manager"
+    static let name = Wire.busName
+    static let path = Wire.objectPath
+    static let appInterface = Wire.appInterface
+    static let managerInterface = Wire.managerInterface
     /// Apps the bench plays own names under this prefix (the third source of an app id).
     static let benchAppPrefix = "org.bgfetch.Bench"
 

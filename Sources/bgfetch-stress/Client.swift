@@ -1,3 +1,4 @@
+import BackgroundFetchContract
 import DBus
 import Foundation
 import Synchronization
@@ -5,10 +6,10 @@ import Synchronization
 /// A client of the service on its own connection, with its own well-known
 /// name (which becomes its app id).
 final class StressClient: @unchecked Sendable {
-    static let service = "org.bgfetch.BackgroundFetch1"
-    static let path = "/org/bgfetch/BackgroundFetch1"
-    static let app = "org.bgfetch.BackgroundFetch1"
-    static let manager = "org.bgfetch.BackgroundFetch1.Manager"
+    static let service = Wire.busName
+    static let path = Wire.objectPath
+    static let app = Wire.appInterface
+    static let manager = Wire.managerInterface
 
     let connection: BusConnection
     let appID: String?

@@ -1,3 +1,4 @@
+import BackgroundFetchContract
 import DBus
 import Foundation
 import Glibc
@@ -5,7 +6,7 @@ import Glibc
 /// The real `bgfetchd` under test: started, killed and restarted on one bus
 /// with one state directory.
 final class DaemonUnderTest: @unchecked Sendable {
-    static let busName = "org.bgfetch.BackgroundFetch1"
+    static let busName = Wire.busName
 
     let executable: String
     let address: String

@@ -1,3 +1,4 @@
+import BackgroundFetchContract
 import ArgumentParser
 import Foundation
 import Glibc
@@ -25,7 +26,7 @@ struct Bgfetchctl: AsyncParsableCommand {
               4  no such task, or no such app (it has no registered task)
               5  access denied, or the app's status is Denied or Restricted
             """,
-        version: "0.1.0",
+        version: Wire.version,
         subcommands: [
             StatusCommand.self, ListCommand.self, TriggerCommand.self, EnableCommand.self, DisableCommand.self,
             HistoryCommand.self, MonitorCommand.self,

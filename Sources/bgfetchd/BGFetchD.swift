@@ -10,7 +10,7 @@ struct BGFetchD: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bgfetchd",
         abstract: "The bgfetch background-fetch service (org.bgfetch.BackgroundFetch1).",
-        version: ServiceNames.version)
+        version: Wire.version)
 
     @Flag(help: "Serve the session bus (the default).") var session = false
     @Flag(help: "Serve the system bus, for every user.") var system = false

@@ -13,21 +13,21 @@ extension Daemon {
         case .fetchFinished(let task, let requestID, let result):
             let arguments: [DBusValue] = [.string(task.app.appID), .string(task.name), .uint64(requestID), .uint32(result.rawValue)]
             if broadcastsFinished {
-                emit("FetchFinished", interface: ServiceNames.managerInterface, to: nil, arguments)
+                emit("FetchFinished", interface: Wire.managerInterface, to: nil, arguments)
                 return
             }
             for (monitor, uid) in monitors where uid == 0 || uid == task.app.uid {
-                emit("FetchFinished", interface: ServiceNames.managerInterface, to: monitor, arguments)
+                emit("FetchFinished", interface: Wire.managerInterface, to: monitor, arguments)
             }
         case .activateAndRequest(let task, let requestID):
             activate(task, requestID: requestID)
         }
     }
 
-    func emit(_ member: String, interface: String = ServiceNames.appInterface, to destination: String?, _ arguments: [DBusValue]) {
+    func emit(_ member: String, interface: String = Wire.appInterface, to destination: String?, _ arguments: [DBusValue]) {
         do {
             let signal = try Message.signal(
-                path: ServiceNames.objectPath, interface: interface, member: member, destination: destination, arguments)
+                path: Wire.objectPath, interface: interface, member: member, destination: destination, arguments)
             if round.isOpen { round.add(.signal(signal)) } else { connection.send(signal) }
         } catch {
             logger.error("cannot build a signal", metadata: ["member": "\(member)", "error": "\(error)"])

@@ -55,10 +55,10 @@ import Logging
     /// bus on the way is asked without blocking the loop.
     static func start(on connection: BusConnection, settings: Settings, logger: Logger) async throws(StartupError) -> Daemon {
         // Fail fast, before touching state, when another bgfetchd serves this bus.
-        let owned = try? await connection.callBus("NameHasOwner", [.string(ServiceNames.busName)]).first?.boolValue
+        let owned = try? await connection.callBus("NameHasOwner", [.string(Wire.busName)]).first?.boolValue
         if owned == true {
             connection.close()
-            throw StartupError("the name \(ServiceNames.busName) is already owned on \(settings.bus)")
+            throw StartupError("the name \(Wire.busName) is already owned on \(settings.bus)")
         }
         let daemon = try Daemon(connection: connection, settings: settings, logger: logger)
         do {
@@ -76,14 +76,14 @@ import Logging
         daemon.serve()
         let name: BusConnection.NameRequestResult
         do {
-            name = try await connection.requestName(ServiceNames.busName)
+            name = try await connection.requestName(Wire.busName)
         } catch {
-            throw daemon.abandon("cannot request the name \(ServiceNames.busName): \(error.message)")
+            throw daemon.abandon("cannot request the name \(Wire.busName): \(error.message)")
         }
         guard name == .primaryOwner || name == .alreadyOwner else {
-            throw daemon.abandon("the name \(ServiceNames.busName) is already owned on \(settings.bus)")
+            throw daemon.abandon("the name \(Wire.busName) is already owned on \(settings.bus)")
         }
-        logger.info("serving", metadata: ["bus": "\(settings.bus)", "name": "\(ServiceNames.busName)"])
+        logger.info("serving", metadata: ["bus": "\(settings.bus)", "name": "\(Wire.busName)"])
         return daemon
     }
 
@@ -102,7 +102,7 @@ import Logging
         engine = FetchEngine(config: config, store: store, clock: clock, logger: logger)
         registry = CallerRegistry(connection: connection, resolver: AppIdentityResolver(procRoot: settings.procRoot))
         activatable = ActivatableNames(connection: connection, clock: clock)
-        server = ObjectServer(path: ServiceNames.objectPath, interfaces: Daemon.interfaces(serving: self, config: config))
+        server = ObjectServer(path: Wire.objectPath, interfaces: Daemon.interfaces(serving: self, config: config))
         do {
             timer = try connection.loop.makeTimer(clock: .wallClock) { event in
                 DaemonActor.assumeIsolated { self.timerEvent(event) }

@@ -8,11 +8,12 @@ enum RegisterOptions {
         let apply: @Sendable (inout TaskOptions, DBusValue) -> Void
     }
 
-    private static let table: [String: Row] = [
-        "minimumInterval": Row(signature: "u") { options, value in options.minimumInterval = value.uint32Value ?? 0 },
-        "stopOnTerminate": Row(signature: "b") { options, value in options.stopOnTerminate = value.boolValue ?? true },
-        "startOnBoot": Row(signature: "b") { options, value in options.startOnBoot = value.boolValue ?? false },
+    private static let rows: [RegisterOptionKey: Row] = [
+        .minimumInterval: Row(signature: "u") { options, value in options.minimumInterval = value.uint32Value ?? 0 },
+        .stopOnTerminate: Row(signature: "b") { options, value in options.stopOnTerminate = value.boolValue ?? true },
+        .startOnBoot: Row(signature: "b") { options, value in options.startOnBoot = value.boolValue ?? false },
     ]
+    private static let table = Dictionary(uniqueKeysWithValues: rows.map { ($0.key.rawValue, $0.value) })
 
     /// Reads an `a{sv}` into options; refuses unknown keys and wrong types.
     static func parse(_ value: DBusValue) throws(FetchError) -> TaskOptions {

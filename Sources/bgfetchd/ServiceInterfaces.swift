@@ -19,7 +19,7 @@ extension Daemon {
         let config = config
         return [
             DBusInterface(
-                name: ServiceNames.appInterface,
+                name: Wire.appInterface,
                 methods: [
                     DBusMethod("RegisterTask", in: [.init("name", "s"), .init("options", "a{sv}")], handler: bind(Daemon.registerTask)),
                     DBusMethod("UnregisterTask", in: [.init("name", "s")], handler: bind(Daemon.unregisterTask)),
@@ -36,13 +36,13 @@ extension Daemon {
                     DBusSignal("FetchExpired", [.init("name", "s"), .init("request_id", "t")]),
                 ],
                 properties: [
-                    DBusProperty("Version", "s") { .string(ServiceNames.version) },
+                    DBusProperty("Version", "s") { .string(Wire.version) },
                     DBusProperty("FetchTimeout", "u") { .uint32(config.fetchTimeout) },
                     DBusProperty("DefaultMinimumInterval", "u") { .uint32(TaskOptions.defaultMinimumInterval) },
                     DBusProperty("MinimumIntervalFloor", "u") { .uint32(config.minimumIntervalFloor) },
                 ]),
             DBusInterface(
-                name: ServiceNames.managerInterface,
+                name: Wire.managerInterface,
                 methods: [
                     DBusMethod("ListTasks", out: [.init("tasks", "a(ssa{sv})")], handler: bind(Daemon.listTasks)),
                     DBusMethod("SetAppEnabled", in: [.init("app_id", "s"), .init("enabled", "b")], handler: bind(Daemon.setAppEnabled)),

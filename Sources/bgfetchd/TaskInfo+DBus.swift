@@ -4,19 +4,19 @@ import DBus
 extension TaskInfo {
     /// The info dictionary of `GetRegisteredTasks` and `ListTasks`.
     func vardict(includingUID: Bool = false) -> DBusValue {
-        var info: [String: DBusValue] = [
-            "minimumInterval": .uint32(options.minimumInterval),
-            "effectiveInterval": .uint32(effectiveInterval),
-            "stopOnTerminate": .bool(options.stopOnTerminate),
-            "startOnBoot": .bool(options.startOnBoot),
-            "state": .string(state.rawValue),
-            "nextFetch": .uint64(UInt64(max(0, nextFetch))),
-            "lastFetch": .uint64(UInt64(max(0, lastFetch))),
-            "lastResult": .uint32(lastResult?.rawValue ?? 0),
-            "fetchCount": .uint64(fetchCount),
-            "failureCount": .uint64(failureCount),
+        var info: [TaskInfoKey: DBusValue] = [
+            .minimumInterval: .uint32(options.minimumInterval),
+            .effectiveInterval: .uint32(effectiveInterval),
+            .stopOnTerminate: .bool(options.stopOnTerminate),
+            .startOnBoot: .bool(options.startOnBoot),
+            .state: .string(state.rawValue),
+            .nextFetch: .uint64(UInt64(max(0, nextFetch))),
+            .lastFetch: .uint64(UInt64(max(0, lastFetch))),
+            .lastResult: .uint32(lastResult?.rawValue ?? 0),
+            .fetchCount: .uint64(fetchCount),
+            .failureCount: .uint64(failureCount),
         ]
-        if includingUID { info["uid"] = .uint32(key.app.uid) }
-        return .vardict(info)
+        if includingUID { info[.uid] = .uint32(key.app.uid) }
+        return .vardict(Dictionary(uniqueKeysWithValues: info.map { ($0.key.rawValue, $0.value) }))
     }
 }

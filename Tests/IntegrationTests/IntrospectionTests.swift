@@ -1,3 +1,4 @@
+import BackgroundFetchContract
 import Foundation
 import Testing
 
@@ -48,6 +49,28 @@ struct IntrospectionTests {
             Issue.record("bgfetchd --print-introspection and \(Paths.interfaceXML.lastPathComponent) differ:\n\(difference)")
         }
         #expect(printed.interfaceNames.isSuperset(of: Self.interfaces))
+    }
+
+    /// The wire contract module says what the interface file says: the same
+    /// interfaces, and every option key, info key, state and error name the
+    /// module knows is documented in the file.
+    @Test func contractModuleMatchesTheInterfaceFile() throws {
+        let file = try IntrospectionFacts(file: Paths.interfaceXML)
+        let text = try String(contentsOf: Paths.interfaceXML, encoding: .utf8)
+        #expect(file.interfaceNames == [Wire.appInterface, Wire.managerInterface])
+        #expect(Wire.busName == Wire.appInterface)
+        #expect(text.contains(Wire.objectPath))
+        let documented = RegisterOptionKey.allCases.map(\.rawValue) + TaskInfoKey.allCases.map(\.rawValue)
+            + TaskState.allCases.map(\.rawValue)
+        for word in documented { #expect(text.contains(word), "the interface file does not mention '\(word)'") }
+        for error in ServiceErrorName.allCases {
+            let short = error.dbusName.replacingOccurrences(of: ServiceErrorName.prefix, with: "Error.")
+                .replacingOccurrences(of: "org.freedesktop.DBus.Error.", with: "")
+            #expect(text.contains(short), "the interface file does not mention \(error.dbusName)")
+            #expect(ServiceErrorName(dbusName: error.dbusName) == error)
+        }
+        let version = try Command.run(Paths.bgfetchd, ["--version"])
+        #expect(version.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == Wire.version)
     }
 
     /// The member names (as sets: order is not part of an interface) and signatures the contract gives.

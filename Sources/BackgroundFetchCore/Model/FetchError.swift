@@ -1,16 +1,7 @@
-/// Why the service refused a request. The daemon turns each kind into the
-/// contract's D-Bus error name.
+/// Why the service refused a request. Each kind is one of the contract's
+/// errors, whose D-Bus name the daemon replies with.
 public struct FetchError: Error, Sendable, Equatable, CustomStringConvertible {
-    public enum Kind: String, Sendable, CaseIterable {
-        case invalidArgs
-        case failed
-        case noSuchTask
-        case unknownRequest
-        case denied
-        case restricted
-        case limitExceeded
-        case accessDenied
-    }
+    public typealias Kind = ServiceErrorName
 
     public var kind: Kind
     public var message: String

@@ -1,3 +1,4 @@
+import BackgroundFetchContract
 import DBus
 import Foundation
 import TestKit
@@ -62,7 +63,7 @@ final class DaemonProcess: @unchecked Sendable {
         defer { client.close() }
         let deadline = Date().addingTimeInterval(15)
         while Date() < deadline {
-            let has = (try? client.callBus("NameHasOwner", [.string("org.bgfetch.BackgroundFetch1")]).first?.boolValue) ?? false
+            let has = (try? client.callBus("NameHasOwner", [.string(Wire.busName)]).first?.boolValue) ?? false
             if has == owned { return }
             if owned, let process, !process.isRunning {
                 throw TestError("bgfetchd exited with \(process.exitCode ?? -1):\n\(log)")

@@ -1,3 +1,4 @@
+import BackgroundFetchContract
 import DBus
 import Foundation
 import TestKit
@@ -45,7 +46,7 @@ final class RestartableBus: @unchecked Sendable {
         defer { client.close() }
         let deadline = Date().addingTimeInterval(15)
         while Date() < deadline {
-            if (try? client.callBus("NameHasOwner", [.string("org.bgfetch.BackgroundFetch1")]).first?.boolValue) == true { return }
+            if (try? client.callBus("NameHasOwner", [.string(Wire.busName)]).first?.boolValue) == true { return }
             guard process.isRunning else { throw TestError("bgfetchd exited with \(process.exitCode ?? -1)") }
             usleep(10_000)
         }

@@ -1,3 +1,4 @@
+import BackgroundFetchContract
 import DBus
 import Foundation
 import Synchronization
@@ -5,10 +6,10 @@ import Synchronization
 /// A raw D-Bus client of the service for tests: calls by member name and
 /// records the signals it receives.
 final class ServiceClient: @unchecked Sendable {
-    static let name = "org.bgfetch.BackgroundFetch1"
-    static let path = "/org/bgfetch/BackgroundFetch1"
-    static let app = "org.bgfetch.BackgroundFetch1"
-    static let manager = "org.bgfetch.BackgroundFetch1.Manager"
+    static let name = Wire.busName
+    static let path = Wire.objectPath
+    static let app = Wire.appInterface
+    static let manager = Wire.managerInterface
 
     let connection: BusConnection
     private let received = ReceivedSignals()
