@@ -4,7 +4,11 @@ import BackgroundFetchCore
 public final class MemoryTaskStore: TaskStore {
     public private(set) var state = StoredState()
     public private(set) var historyRows: [UInt64: HistoryEntry] = [:]
+    /// Batches written.
     public private(set) var commits = 0
+    /// Rounds committed.
+    public private(set) var rounds = 0
+    private var roundOpen = false
     /// When set, the next commit fails with it.
     public var failNextCommit: FetchError?
 
@@ -17,7 +21,15 @@ public final class MemoryTaskStore: TaskStore {
         return copy
     }
 
-    public func commit(_ batch: StoreBatch) throws(FetchError) {
+    public func beginRound() { roundOpen = true }
+
+    public func commitRound() throws(FetchError) {
+        guard roundOpen else { return }
+        roundOpen = false
+        rounds += 1
+    }
+
+    public func write(_ batch: StoreBatch) throws(FetchError) {
         if let failure = failNextCommit {
             failNextCommit = nil
             throw failure

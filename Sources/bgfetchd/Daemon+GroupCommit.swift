@@ -8,7 +8,7 @@ extension Daemon {
     func startRound() {
         guard !round.isOpen else { return }
         round.isOpen = true
-        store.beginGroup()
+        engine.beginRound()
     }
 
     func finishRound() {
@@ -16,10 +16,10 @@ extension Daemon {
         round.isOpen = false
         var failure: FetchError?
         do {
-            try store.endGroup()
+            try engine.commitRound()
         } catch {
             failure = error
-            logger.error("a group of changes could not be stored; reloading", metadata: ["error": "\(error)"])
+            logger.error("a round of changes could not be stored; the state was reloaded", metadata: ["error": "\(error)"])
         }
         for item in round.take() {
             switch item {
@@ -32,9 +32,6 @@ extension Daemon {
             case .signal(let signal):
                 if failure == nil { connection.send(signal) }
             }
-        }
-        if failure != nil {
-            do { try engine.reload() } catch { logger.critical("cannot reload the state", metadata: ["error": "\(error)"]) }
         }
     }
 }

@@ -12,7 +12,6 @@ import Logging
 @DaemonActor final class Daemon {
     let connection: BusConnection
     let engine: FetchEngine
-    let store: SQLiteTaskStore
     let registry: CallerRegistry
     let config: DaemonConfig
     let clock: WallClock
@@ -93,6 +92,7 @@ import Logging
         config = settings.config
         clock = settings.clock
         broadcastsFinished = settings.bus != .system
+        let store: SQLiteTaskStore
         do {
             store = try SQLiteTaskStore(directory: settings.stateDirectory, logger: logger)
         } catch {
@@ -159,9 +159,8 @@ import Logging
     /// to keep its replies in order. Other replies go at once.
     func dispatch(_ message: Message) {
         startRound()
-        let writesBefore = store.writes
-        guard let reply = server.reply(to: message) else { return }
-        let durable = store.writes != writesBefore
+        let (reply, durable) = engine.trackingWrites { server.reply(to: message) }
+        guard let reply else { return }
         if durable || round.isWaiting(for: message.sender) {
             round.add(.reply(reply, to: message, durable: durable))
         } else {

@@ -51,7 +51,7 @@ struct SQLiteTaskStoreTests {
         defer { withExtendedLifetime(directory) {} }
         let nested = directory.path + "/a/b/bgfetch"
         let store = try SQLiteTaskStore(directory: nested, logger: quietLogger)
-        try store.commit({ var b = StoreBatch(); b.bootID = "x"; return b }())
+        try store.write({ var b = StoreBatch(); b.bootID = "x"; return b }())
         #expect(FileManager.default.fileExists(atPath: nested + "/bgfetch.db"))
     }
 
@@ -70,7 +70,7 @@ struct SQLiteTaskStoreTests {
             batch.save(full)
             batch.save(minimal)
             batch.save(noDataFailed)
-            try store.commit(batch)
+            try store.write(batch)
         }
         let loaded = try open(directory).load().tasks
         #expect(loaded.count == 3)
@@ -89,14 +89,14 @@ struct SQLiteTaskStoreTests {
         var task = Self.fullRecord()
         var batch = StoreBatch()
         batch.save(task)
-        try store.commit(batch)
+        try store.write(batch)
         task.outstanding = nil
         task.binding = nil
         task.lastResult = .noData
         task.options = TaskOptions(minimumInterval: 60)
         batch = StoreBatch()
         batch.save(task)
-        try store.commit(batch)
+        try store.write(batch)
         #expect(try store.load().tasks == [task])
         #expect(try open(directory).load().tasks == [task])
     }
@@ -111,11 +111,11 @@ struct SQLiteTaskStoreTests {
             let store = try open(directory)
             var batch = StoreBatch()
             for app in [disabled, slow, every] { batch.savedApps[app.app] = app }
-            try store.commit(batch)
+            try store.write(batch)
             // Overwrite one.
             batch = StoreBatch()
             batch.savedApps[newsApp] = AppSettings(app: newsApp, enabled: false, minimumInterval: 604_800)
-            try store.commit(batch)
+            try store.write(batch)
         }
         let apps = try open(directory).load().apps
         #expect(apps.count == 3)
@@ -132,10 +132,10 @@ struct SQLiteTaskStoreTests {
             var batch = StoreBatch()
             batch.nextRequestID = 42
             batch.bootID = "0f1e2d3c-boot"
-            try store.commit(batch)
+            try store.write(batch)
             batch = StoreBatch()
             batch.nextRequestID = UInt64.max
-            try store.commit(batch)
+            try store.write(batch)
         }
         let state = try open(directory).load()
         #expect(state.nextRequestID == UInt64.max)
@@ -152,7 +152,7 @@ struct SQLiteTaskStoreTests {
         batch.save(Self.plainRecord("busy"))
         batch.save(Self.plainRecord("quiet"))
         batch.history[1] = HistoryEntry(requestID: 1, task: quiet, requestedAt: 1, finishedAt: 2, result: .noData)
-        try store.commit(batch)
+        try store.write(batch)
 
         // 120 fetches, some in one batch, the rest one by one.
         func entry(_ id: UInt64) -> HistoryEntry {
@@ -162,11 +162,11 @@ struct SQLiteTaskStoreTests {
         }
         batch = StoreBatch()
         for id in UInt64(2)...60 { batch.history[id] = entry(id) }
-        try store.commit(batch)
+        try store.write(batch)
         for id in UInt64(61)...121 {
             batch = StoreBatch()
             batch.history[id] = entry(id)
-            try store.commit(batch)
+            try store.write(batch)
         }
         let history = try store.history(of: busy)
         #expect(history.count == SQLiteTaskStore.historyPerTask)
@@ -188,11 +188,11 @@ struct SQLiteTaskStoreTests {
         let key = TaskKey(app: mailApp, name: "t")
         var batch = StoreBatch()
         batch.history[7] = HistoryEntry(requestID: 7, task: key, requestedAt: 100, finishedAt: 0, result: nil)
-        try store.commit(batch)
+        try store.write(batch)
         #expect(try store.history(of: key) == [HistoryEntry(requestID: 7, task: key, requestedAt: 100, finishedAt: 0, result: nil)])
         batch = StoreBatch()
         batch.history[7] = HistoryEntry(requestID: 7, task: key, requestedAt: 100, finishedAt: 250, result: .newData)
-        try store.commit(batch)
+        try store.write(batch)
         #expect(try store.history(of: key) == [HistoryEntry(requestID: 7, task: key, requestedAt: 100, finishedAt: 250, result: .newData)])
     }
 
@@ -210,12 +210,12 @@ struct SQLiteTaskStoreTests {
         for (id, key) in [(UInt64(1), gone), (2, kept), (3, gone), (4, sameNameOtherApp)] {
             batch.history[id] = HistoryEntry(requestID: id, task: key, requestedAt: 1, finishedAt: 2, result: .newData)
         }
-        try store.commit(batch)
+        try store.write(batch)
         #expect(try store.history(of: gone).count == 2)
 
         batch = StoreBatch()
         batch.delete(gone)
-        try store.commit(batch)
+        try store.write(batch)
         #expect(try store.history(of: gone).isEmpty)
         #expect(try store.history(of: kept).map(\.requestID) == [2])
         #expect(try store.history(of: sameNameOtherApp).map(\.requestID) == [4])
@@ -228,9 +228,9 @@ struct SQLiteTaskStoreTests {
         let store = try open(directory)
         var batch = StoreBatch()
         batch.save(Self.plainRecord("t"))
-        try store.commit(batch)
+        try store.write(batch)
         #expect(StoreBatch().isEmpty)
-        try store.commit(StoreBatch())
+        try store.write(StoreBatch())
         #expect(try store.load().tasks.count == 1)
     }
 
@@ -248,7 +248,7 @@ struct SQLiteTaskStoreTests {
 
         defer { withExtendedLifetime(directory) {} }
         let store = try open(directory)
-        try store.commit(batch)
+        try store.write(batch)
         #expect(try store.load().tasks == [task])
     }
 
@@ -271,7 +271,7 @@ struct SQLiteTaskStoreTests {
         var batch = StoreBatch()
         batch.save(Self.fullRecord())
         batch.bootID = "b"
-        try store.commit(batch)
+        try store.write(batch)
         #expect(try store.load().tasks == [Self.fullRecord()])
         #expect(try open(directory).load().bootID == "b")
     }
@@ -283,7 +283,7 @@ struct SQLiteTaskStoreTests {
             let store = try open(directory)
             var batch = StoreBatch()
             for i in 0..<200 { batch.save(Self.plainRecord("task\(i)")) }
-            try store.commit(batch)
+            try store.write(batch)
         }
         // Keep the header page, wreck the rest.
         let dbPath = directory.path + "/" + SQLiteTaskStore.fileName
@@ -376,10 +376,10 @@ struct SQLiteTaskStoreTests {
                 batch.history[o.requestID] = HistoryEntry(requestID: o.requestID, task: record.key, requestedAt: 5, finishedAt: 0, result: nil)
             }
         }
-        try store.commit(batch)
+        try store.write(batch)
         var boot = StoreBatch()
         boot.newBoot = true
-        try store.commit(boot)
+        try store.write(boot)
         let loaded = Dictionary(uniqueKeysWithValues: try store.load().tasks.map { ($0.key.name, $0) })
         #expect(loaded["gone"] == nil)
         for record in records.dropFirst() {
@@ -399,10 +399,10 @@ struct SQLiteTaskStoreTests {
             t.binding = binding
             batch.save(t)
         }
-        try store.commit(batch)
+        try store.write(batch)
         var departed = StoreBatch()
         departed.departedConnections = [":1.1"]
-        try store.commit(departed)
+        try store.write(departed)
         let loaded = Dictionary(uniqueKeysWithValues: try store.load().tasks.map { ($0.key.name, $0) })
         #expect(loaded.keys.sorted() == ["b", "c"])
         #expect(loaded["b"]?.binding == nil)

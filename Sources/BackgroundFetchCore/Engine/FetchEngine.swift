@@ -27,6 +27,8 @@ public final class FetchEngine {
     var index = DueIndex()
     /// Off while loading: tasks are indexed all at once afterwards.
     private var indexing = true
+    /// Changes stored so far: ``trackingWrites(_:)`` compares it.
+    private(set) var changesWritten = 0
     /// Between the two halves of a restore: the boot id and whether it is new.
     private var pendingRestore: (bootID: String, newBoot: Bool)?
 
@@ -84,7 +86,7 @@ public final class FetchEngine {
             change.batch.departedConnections = departed.intersection(tasksByConnection.keys)
         }
         // The store applies these set-based; memory follows the same rules.
-        try store.commit(change.batch)
+        try store.write(change.batch)
         var removed: [TaskKey] = []
         var changed: [TaskRecord] = []
         for byName in tasks.values {
@@ -204,7 +206,8 @@ public final class FetchEngine {
     /// Stores `change`, then applies it in memory, then sends its events.
     /// If storing fails nothing changes.
     func commit(_ change: EngineChange) throws(FetchError) {
-        try store.commit(change.batch)
+        try store.write(change.batch)
+        if !change.batch.isEmpty { changesWritten += 1 }
         for key in change.batch.deletedTasks { remove(key) }
         for task in change.batch.savedTasks.values { put(task) }
         for app in change.batch.savedApps.values { apps[app.app] = app }

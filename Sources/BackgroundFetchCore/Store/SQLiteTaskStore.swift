@@ -171,45 +171,41 @@ public final class SQLiteTaskStore: TaskStore {
         return task
     }
 
-    public func commit(_ batch: StoreBatch) throws(FetchError) {
+    public func write(_ batch: StoreBatch) throws(FetchError) {
         guard !batch.isEmpty else { return }
         do {
-            if grouping {
-                if !groupOpen {
+            if inRound {
+                if !transactionOpen {
                     try database.run("BEGIN IMMEDIATE")
-                    groupOpen = true
+                    transactionOpen = true
                 }
-                try database.savepoint { () throws(SQLiteError) in try write(batch) }
+                try database.savepoint { () throws(SQLiteError) in try apply(batch) }
             } else {
-                try database.transaction { () throws(SQLiteError) in try write(batch) }
+                try database.transaction { () throws(SQLiteError) in try apply(batch) }
             }
         } catch {
             throw .failed("the change could not be stored: \(error)")
         }
-        writes += 1
     }
 
-    // MARK: Group commit
+    // MARK: Rounds
 
-    private var grouping = false
-    private var groupOpen = false
-    /// How many batches were written: a caller compares it before and after
-    /// a call to know whether the call's reply must wait for the group commit.
-    public private(set) var writes = 0
+    private var inRound = false
+    /// A round's transaction starts with its first batch.
+    private var transactionOpen = false
 
-    /// From now until ``endGroup()``, batches join one transaction, each as a
-    /// savepoint (a failing batch undoes only itself). Nothing is durable
-    /// until ``endGroup()`` returns: acknowledge nothing before that.
-    public func beginGroup() {
-        grouping = true
+    /// From now until ``commitRound()``, batches join one transaction, each
+    /// as a savepoint (a failing batch undoes only itself).
+    public func beginRound() {
+        inRound = true
     }
 
-    /// Commits the group with one sync to disk. If that fails, everything
-    /// since ``beginGroup()`` is rolled back and the error says why.
-    public func endGroup() throws(FetchError) {
-        grouping = false
-        guard groupOpen else { return }
-        groupOpen = false
+    /// Commits the round with one sync to disk. If that fails, everything
+    /// since ``beginRound()`` is rolled back and the error says why.
+    public func commitRound() throws(FetchError) {
+        inRound = false
+        guard transactionOpen else { return }
+        transactionOpen = false
         do {
             try database.run("COMMIT")
         } catch {
@@ -218,7 +214,7 @@ public final class SQLiteTaskStore: TaskStore {
         }
     }
 
-    private func write(_ batch: StoreBatch) throws(SQLiteError) {
+    private func apply(_ batch: StoreBatch) throws(SQLiteError) {
         if batch.newBoot {
             // NewBoot.apply, for every row at once.
             try database.execute(

@@ -44,13 +44,24 @@ public struct StoreBatch: Sendable {
 }
 
 /// Where tasks, app settings and history live between runs.
+///
+/// Its unit of work is a *round*: between ``beginRound()`` and
+/// ``commitRound()`` batches share one transaction and become durable
+/// together, with one sync to disk. Outside a round each batch is durable
+/// on its own when ``write(_:)`` returns.
 public protocol TaskStore: AnyObject {
     /// Reads everything back; each task goes to `eachTask` as it is read (the
     /// returned state's `tasks` stays empty), so a large store is never held
     /// twice in memory.
     func load(eachTask: (TaskRecord) -> Void) throws(FetchError) -> StoredState
-    /// Makes `batch` durable before returning, or throws and changes nothing.
-    func commit(_ batch: StoreBatch) throws(FetchError)
+    /// Writes `batch`, all of it or (throwing) none of it. Inside a round it
+    /// is durable only once the round commits; outside one, on return.
+    func write(_ batch: StoreBatch) throws(FetchError)
+    /// Opens a round; does nothing if one is open.
+    func beginRound()
+    /// Makes the round's batches durable; on failure every one of them is
+    /// undone and it throws. Does nothing if no round is open.
+    func commitRound() throws(FetchError)
     /// The task's recent fetches, oldest first.
     func history(of task: TaskKey) throws(FetchError) -> [HistoryEntry]
 }
