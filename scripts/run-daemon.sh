@@ -11,9 +11,9 @@ if [ -n "${DBUS_SESSION_BUS_ADDRESS:-}" ] && busctl --user status >/dev/null 2>&
 fi
 
 dir=$(mktemp -d /tmp/bgfetch-run.XXXXXX)
-here=$(cd "$(dirname "$0")/.." && pwd)
 address="unix:path=$dir/bus"
-dbus-daemon --config-file="$here/Tests/Fixtures/session-bus.conf" --address="$address" --nofork --nosyslog &
+# The system's own session-bus configuration, as a desktop session has it.
+dbus-daemon --session --address="$address" --nofork --nosyslog &
 bus_pid=$!
 trap 'kill $bus_pid 2>/dev/null; rm -rf "$dir"' EXIT INT TERM
 while [ ! -S "$dir/bus" ]; do sleep 0.05; done

@@ -1,6 +1,6 @@
 /// The configuration of the private session buses the tests, the bench and
-/// the stress suite start: the same text as Tests/Fixtures/session-bus.conf,
-/// for programs run away from the source tree.
+/// the stress suite start: the one copy, so that every suite runs on the same
+/// bus. It lets anyone own any name and raises the limits a flood reaches.
 public enum SessionBusConfig {
     public static let text = """
         <!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"

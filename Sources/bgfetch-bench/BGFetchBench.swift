@@ -31,7 +31,7 @@ struct BGFetchBench: ParsableCommand {
     @Flag(help: "Keep the work folder (databases, logs) instead of removing it.")
     var keepWorkDir = false
 
-    @Option(help: ArgumentHelp("The dbus-daemon configuration (default: the tests' Tests/Fixtures/session-bus.conf).", valueName: "FILE"))
+    @Option(help: ArgumentHelp("The dbus-daemon configuration (default: the private session bus every suite uses).", valueName: "FILE"))
     var busConfig: String?
 
     @Option(
@@ -74,7 +74,7 @@ struct BGFetchBench: ParsableCommand {
         do {
             let lab = try Lab(
                 directory: directory, bgfetchd: bgfetchd, dbusDaemon: dbusDaemon,
-                busConfig: try busConfigPath(directory: directory))
+                busConfig: busConfiguration())
             defer { lab.shutdown() }
             progress(
                 "bgfetch-bench\(quick ? " --quick" : ""): \(bgfetchd); work folder \(directory) on "
@@ -102,18 +102,7 @@ struct BGFetchBench: ParsableCommand {
         if !report.everythingMeasured { throw ExitCode(1) }
     }
 
-    /// The tests' bus configuration, next to the sources; a copy of it when
-    /// the bench runs away from its checkout.
-    private func busConfigPath(directory: String) throws(BenchError) -> String {
-        if let busConfig { return busConfig }
-        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("Tests/Fixtures/session-bus.conf").path
-        if access(fixture, R_OK) == 0 { return fixture }
-        let copy = directory + "/session-bus.conf"
-        do { try SessionBusConfig.text.write(toFile: copy, atomically: true, encoding: .utf8) } catch {
-            throw BenchError("cannot write \(copy): \(error.localizedDescription)")
-        }
-        return copy
-    }
+    /// The bus configuration: the file given, or the suites' session bus.
+    private func busConfiguration() -> PrivateBus.Config { busConfig.map { .file($0) } ?? .session }
 
 }

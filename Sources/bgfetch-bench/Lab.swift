@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import TestKit
 
 /// The bench's private world: a work folder, a private bus, the config file
 /// with raised limits, boot id files, and the daemons it starts there.
@@ -26,7 +27,7 @@ final class Lab {
 
         """
 
-    init(directory: String, bgfetchd: String, dbusDaemon: String, busConfig: String) throws(BenchError) {
+    init(directory: String, bgfetchd: String, dbusDaemon: String, busConfig: PrivateBus.Config) throws(BenchError) {
         self.directory = directory
         self.bgfetchd = bgfetchd
         configFile = directory + "/bgfetchd.conf"
@@ -39,7 +40,11 @@ final class Lab {
         } catch {
             throw BenchError("cannot write to \(directory): \(error.localizedDescription)")
         }
-        bus = try PrivateBus(dbusDaemon: dbusDaemon, config: busConfig, directory: directory)
+        do {
+            bus = try PrivateBus(config: busConfig, in: directory, executable: dbusDaemon)
+        } catch {
+            throw BenchError("\(error)")
+        }
         watcher = try NameWatcher(bus: bus)
     }
 

@@ -1,5 +1,6 @@
 import BackgroundFetchContract
 import DBus
+import TestKit
 
 /// The service's names and the calls the bench makes.
 enum Service {

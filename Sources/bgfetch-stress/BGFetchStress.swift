@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Glibc
+import TestKit
 
 /// The reliability suite: attacks a real `bgfetchd` on a private bus and
 /// checks that it answers, survives, keeps every acknowledged change and
@@ -11,7 +12,7 @@ struct BGFetchStress: ParsableCommand {
         commandName: "bgfetch-stress",
         abstract: "Reliability suite for bgfetchd: fuzzer, kill -9 storm, misbehaving apps, churn, storage faults, dbus-broker.",
         discussion: """
-            Each part starts its own private bus (Tests/Fixtures/session-bus.conf) and bgfetchd with a temporary \
+            Each part starts its own private bus (TestKit's SessionBusConfig) and bgfetchd with a temporary \
             state directory, prints progress lines and ends with a summary; the exit status is non-zero if any \
             check failed. --quick (the default) takes seconds per part; --full is `make stress`.
 
@@ -145,7 +146,7 @@ struct Settings: Sendable {
     /// The kill -9 storm loses the WAL on purpose (to show that its checks catch a lost change).
     var sabotageWAL = false
     /// Which bus implementation the parts run on.
-    var bus: StressBus.Kind = .dbusDaemon
+    var bus: BusKind = .dbusDaemon
 
     func scaled<T>(quick: T, full: T) -> T { self.full ? full : quick }
     var generator: SplitMix64 { SplitMix64(seed: seed) }

@@ -31,7 +31,7 @@ struct BrokerSmoke {
 
     /// Register, trigger, receive, finish, history; a stopOnTerminate task goes with its connection.
     private func delivery(_ settings: Settings) throws {
-        let bus = try StressBus(settings)
+        let bus = try PrivateBus(settings)
         let daemon = try DaemonUnderTest.started(on: bus, settings)
         defer { daemon.stop() }
         report.progress("bgfetchd serves on dbus-broker")

@@ -1,5 +1,6 @@
 import DBus
 import Foundation
+import TestKit
 import Glibc
 import Synchronization
 
@@ -14,7 +15,7 @@ struct Churn {
         let cycles = settings.scaled(quick: 500, full: 10_000)
         let warmUp = max(100, cycles / 10)
         let workers = 4
-        let bus = try StressBus(settings)
+        let bus = try PrivateBus(settings)
         let daemon = try DaemonUnderTest.started(on: bus, settings)
         defer { daemon.stop() }
         let control = try StressClient(address: bus.address, name: "org.stress.churn.control", label: "churn-control")

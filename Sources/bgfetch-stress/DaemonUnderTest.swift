@@ -1,6 +1,7 @@
 import BackgroundFetchContract
 import DBus
 import Foundation
+import TestKit
 import Glibc
 
 /// The real `bgfetchd` under test: started, killed and restarted on one bus
@@ -51,7 +52,7 @@ final class DaemonUnderTest: @unchecked Sendable {
     /// The daemon every part uses: `settings.bgfetchd` on `bus` with a one-second
     /// interval floor (plus `arguments`), started and owning its name.
     static func started(
-        on bus: StressBus, _ settings: Settings, arguments: [String] = [], stateDirectory: String? = nil
+        on bus: PrivateBus, _ settings: Settings, arguments: [String] = [], stateDirectory: String? = nil
     ) throws -> DaemonUnderTest {
         let daemon = try DaemonUnderTest(
             executable: settings.bgfetchd, address: bus.address, directory: bus.directory,

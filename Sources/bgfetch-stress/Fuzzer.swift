@@ -1,5 +1,6 @@
 import DBus
 import Foundation
+import TestKit
 import Glibc
 import Synchronization
 
@@ -24,7 +25,7 @@ struct Fuzzer {
     }
 
     func run() throws {
-        let bus = try StressBus(settings)
+        let bus = try PrivateBus(settings)
         let daemon = try DaemonUnderTest.started(on: bus, settings, arguments: ["--fetch-timeout", "5"])
         var stopped = false
         defer { if !stopped { daemon.stop() } }

@@ -1,5 +1,6 @@
 import DBus
 import Foundation
+import TestKit
 import Glibc
 import Synchronization
 
@@ -14,7 +15,7 @@ struct KillStorm {
     func run() throws {
         let kills = settings.scaled(quick: 5, full: 60)
         let clientCount = 8
-        let bus = try StressBus(settings)
+        let bus = try PrivateBus(settings)
         let daemon = try DaemonUnderTest.started(on: bus, settings)
         defer { daemon.stop() }
         let baseline = daemon.stats

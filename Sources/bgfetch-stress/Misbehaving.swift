@@ -1,5 +1,6 @@
 import DBus
 import Foundation
+import TestKit
 import Glibc
 import Synchronization
 
@@ -17,7 +18,7 @@ struct Misbehaving {
         let processesPerMode = settings.scaled(quick: 1, full: 6)
         let appsPerProcess = settings.scaled(quick: 4, full: 8)
         let fetchTimeout = 2.0
-        let bus = try StressBus(settings)
+        let bus = try PrivateBus(settings)
         let configFile = bus.directory + "/bgfetchd.conf"
         try "[Limits]\nTasksPerApp=64\nTasksPerUser=1000000\n".write(toFile: configFile, atomically: true, encoding: .utf8)
         let daemon = try DaemonUnderTest.started(on: bus, settings, arguments: ["--fetch-timeout", String(Int(fetchTimeout)), "--config", configFile])

@@ -1,5 +1,6 @@
 import DBus
 import Foundation
+import TestKit
 import Glibc
 
 /// Storage faults, run in a mount namespace of its own: the state directory
@@ -22,7 +23,7 @@ struct StorageFaults {
         defer { umount2(mountPoint, Int32(MNT_DETACH)) }
         report.progress("2 MiB tmpfs at \(mountPoint) (private mount namespace)")
 
-        let bus = try StressBus(settings)
+        let bus = try PrivateBus(settings)
         let daemon = try DaemonUnderTest.started(on: bus, settings, stateDirectory: mountPoint + "/state")
         defer { daemon.stop() }
         let client = try StressClient(address: bus.address, name: "org.stress.storage", label: "storage")

@@ -1,4 +1,5 @@
 import DBus
+import TestKit
 import Foundation
 import Synchronization
 import Testing
@@ -125,7 +126,7 @@ import Testing
 
 enum PrivateBusConnector {
     static func connect(_ bus: PrivateBus, on loop: EventLoop) throws(DBusError) {
-        _ = try BusConnection.connect(bus.address, on: loop)
+        _ = try BusConnection.connect(.address(bus.address), on: loop)
     }
 }
 

@@ -20,9 +20,10 @@ final class RestartableBus: @unchecked Sendable {
     }
 
     func startBus() throws {
-        busProcess = try BusLauncher.start(
-            config: Paths.fixtures.appendingPathComponent("session-bus.conf").path, socket: socket,
-            log: directory.appendingPathComponent("bus.log").path)
+        let config = directory.appendingPathComponent("bus.conf").path
+        try SessionBusConfig.text.write(toFile: config, atomically: true, encoding: .utf8)
+        busProcess = try PrivateBus.start(
+            try TestBusImplementation.kind(), config: config, socket: socket, log: directory.appendingPathComponent("bus.log").path)
     }
 
     /// Stops the bus; the `bgfetchd` on it exits by itself (its bus is gone).

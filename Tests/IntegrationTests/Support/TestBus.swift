@@ -3,36 +3,29 @@ import Foundation
 import TestKit
 
 /// A private bus for one test (dbus-daemon, or dbus-broker with
-/// `BGFETCH_TEST_BUS=dbus-broker`): its own config, its own socket in a
-/// temporary folder, stopped when the test lets go of it.
-final class TestBus: @unchecked Sendable {
+/// `BGFETCH_TEST_BUS=dbus-broker`): the suites' session bus or a fixture's
+/// configuration, its own socket in a temporary folder, stopped when the test
+/// lets go of it.
+final class TestBus: Sendable {
     let directory: URL
-    let address: String
-    private let process: ChildProcess
+    private let bus: PrivateBus
 
-    init(config: String = "session-bus.conf", serviceDirectory: URL? = nil, substitutions: [String: String] = [:]) throws {
+    /// `config` names a file in Tests/Fixtures; nil is the session bus.
+    init(config: String? = nil, serviceDirectory: URL? = nil, substitutions: [String: String] = [:]) throws {
         directory = Paths.temporaryDirectory("bgfetch-bus")
-        let socket = directory.appendingPathComponent("bus").path
-        address = "unix:path=\(socket)"
-        var configPath = Paths.fixtures.appendingPathComponent(config).path
-        var text = try String(contentsOfFile: configPath, encoding: .utf8)
-        if serviceDirectory != nil || !substitutions.isEmpty {
-            // A copy of the config with its placeholders filled in, and a
-            // folder of activation files if one is given.
-            for (placeholder, value) in substitutions { text = text.replacingOccurrences(of: placeholder, with: value) }
-            if let serviceDirectory {
-                text = text.replacingOccurrences(
-                    of: "</busconfig>", with: "  <servicedir>\(serviceDirectory.path)</servicedir>\n</busconfig>")
-            }
-            configPath = directory.appendingPathComponent("bus.conf").path
-            try text.write(toFile: configPath, atomically: true, encoding: .utf8)
+        var text = try config.map { try String(contentsOf: Paths.fixtures.appendingPathComponent($0), encoding: .utf8) }
+            ?? SessionBusConfig.text
+        for (placeholder, value) in substitutions { text = text.replacingOccurrences(of: placeholder, with: value) }
+        if let serviceDirectory {
+            text = text.replacingOccurrences(
+                of: "</busconfig>", with: "  <servicedir>\(serviceDirectory.path)</servicedir>\n</busconfig>")
         }
         // Other users' clients must reach the socket.
         chmod(directory.path, 0o755)
         do {
-            process = try BusLauncher.start(
-                config: configPath, socket: socket, systemBus: text.contains("<type>system</type>"),
-                log: directory.appendingPathComponent("bus.log").path)
+            bus = try PrivateBus(
+                kind: try TestBusImplementation.kind(), config: .text(text), in: directory.path,
+                systemScope: text.contains("<type>system</type>"))
         } catch {
             // No deinit runs for a half-made bus: its folder goes here (the error quotes the log).
             try? FileManager.default.removeItem(at: directory)
@@ -40,18 +33,15 @@ final class TestBus: @unchecked Sendable {
         }
     }
 
+    var address: String { bus.address }
     /// The bus's process: dbus-daemon, or dbus-broker-launch (which runs dbus-broker as its child).
-    var pid: pid_t { process.pid }
-
+    var pid: pid_t { bus.pid }
     /// The environment a client process needs to find this bus as its session bus.
-    var environment: [String: String] { ["DBUS_SESSION_BUS_ADDRESS": address] }
+    var environment: [String: String] { bus.environment }
 
-    func connect() throws -> BusConnection { try BusConnection.connect(.address(address), threadName: "test-client") }
+    func connect() throws -> BusConnection { try bus.connect() }
 
-    deinit {
-        process.terminate(SIGTERM)
-        try? FileManager.default.removeItem(at: directory)
-    }
+    deinit { try? FileManager.default.removeItem(at: directory) }
 }
 
 struct TestError: Error, CustomStringConvertible {

@@ -4,27 +4,6 @@ import Glibc
 import TestKit
 import Synchronization
 
-/// A private `dbus-daemon` in the bench's work folder, with the tests'
-/// session-bus configuration.
-final class PrivateBus {
-    let address: String
-    let child: Child
-
-    init(dbusDaemon: String, config: String, directory: String) throws(BenchError) {
-        let socket = directory + "/bus"
-        address = "unix:path=\(socket)"
-        do {
-            child = Child(
-                wrapping: try DBusDaemon.launch(
-                    executable: dbusDaemon, config: config, socket: socket, log: directory + "/dbus-daemon.log"))
-        } catch {
-            throw BenchError("\(error)")
-        }
-    }
-
-    func stop() { child.stop(SIGTERM, timeout: 5) }
-}
-
 /// Follows who owns the service's name, stamping each change as it arrives.
 ///
 /// It stays connected for the whole run, and is quiet: the daemon sees no
