@@ -1,6 +1,7 @@
 import DBus
 import Dispatch
 import Foundation
+import TestKit
 import Synchronization
 
 /// GetStatus against Peer.Ping to the same daemon over the same bus.

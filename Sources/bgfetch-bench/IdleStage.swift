@@ -1,4 +1,5 @@
 import Foundation
+import TestKit
 
 /// The daemon's cost while nothing is due: context switches of all its
 /// threads, read from `/proc/PID/task/*/status`, over a quiet window in

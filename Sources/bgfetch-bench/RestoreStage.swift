@@ -1,4 +1,5 @@
 import Foundation
+import TestKit
 
 /// Daemon starts on stored state: from posix_spawn until the bus says the
 /// name is owned, and the memory it took.

@@ -1,3 +1,4 @@
+import TestKit
 import DBus
 
 /// Durable RegisterTask calls against raw SQLite commits, in alternating windows.

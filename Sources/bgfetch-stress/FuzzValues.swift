@@ -1,3 +1,4 @@
+import TestKit
 import DBus
 
 /// One complete D-Bus type, parsed from a signature.

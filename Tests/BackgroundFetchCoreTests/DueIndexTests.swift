@@ -1,6 +1,7 @@
 import Testing
 
 @testable import BackgroundFetchCore
+import TestKit
 
 /// The heap index gives the same wake-ups as the plain batching rule, and
 /// forgets what it is told to forget.
@@ -11,7 +12,7 @@ struct DueIndexTests {
     func key(_ n: Int) -> TaskKey { TaskKey(app: mailApp, name: "t\(n)") }
 
     @Test func agreesWithBatchingOnRandomSchedules() {
-        var random = BatchingTests.SplitMix64(state: 7)
+        var random = SplitMix64(seed: 7)
         for _ in 0..<1000 {
             var index = DueIndex()
             var live: [Int: C] = [:]
@@ -39,7 +40,7 @@ struct DueIndexTests {
     /// The remembered wake-up is dropped by every change that could move
     /// it: asked after each change, the index agrees with the plain rule.
     @Test func theRememberedWakeUpFollowsEveryChange() {
-        var random = BatchingTests.SplitMix64(state: 23)
+        var random = SplitMix64(seed: 23)
         var index = DueIndex()
         var live: [Int: C] = [:]
         for _ in 0..<3000 {

@@ -1,6 +1,7 @@
 import Testing
 
 @testable import BackgroundFetchCore
+import TestKit
 
 /// A client asking one thing at a time is served before the backlog of a
 /// flooding one; flooders take turns; each client's items keep their order.
@@ -80,7 +81,7 @@ struct FairQueueTests {
     }
 
     @Test func everyItemComesOutOnceAndInItsClientsOrder() {
-        var random = BatchingTests.SplitMix64(state: 11)
+        var random = SplitMix64(seed: 11)
         var queue = FairQueue<String, Int>()
         var sent: [String: [Int]] = [:]
         var served: [String: [Int]] = [:]

@@ -1,6 +1,7 @@
 import Testing
 
 @testable import BackgroundFetchCore
+import TestKit
 
 @Suite(.timeLimit(.minutes(1)))
 struct BackoffTests {
@@ -100,23 +101,8 @@ struct BatchingTests {
         #expect(Batching.wakeTime([a, b]) == secs(1000))
     }
 
-    /// A small deterministic generator so the property check is repeatable.
-    struct SplitMix64 {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func next(in range: ClosedRange<Int64>) -> Int64 {
-            range.lowerBound + Int64(next() % UInt64(range.upperBound - range.lowerBound + 1))
-        }
-    }
-
     @Test func neverEarlyNeverLaterThanTheFirstFetchAllows() {
-        var random = SplitMix64(state: 42)
+        var random = SplitMix64(seed: 42)
         for _ in 0..<2000 {
             let count = Int(random.next(in: 1...6))
             let candidates = (0..<count).map { _ in

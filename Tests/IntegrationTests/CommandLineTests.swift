@@ -1,4 +1,5 @@
 import Foundation
+import TestKit
 import Testing
 
 /// The daemon's command line: flags, exit codes and one-line reasons.
@@ -69,20 +70,11 @@ struct CommandLineTests {
         let f = try Fixture()
         for n in 0..<20 { try f.client.register("far-\(n)", .options(interval: 86_400)) }
         let pid = try #require(f.daemon.pid)
-        func switches() throws -> Int {
-            var total = 0
-            for thread in try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task") {
-                let status = try String(contentsOfFile: "/proc/\(pid)/task/\(thread)/status", encoding: .utf8)
-                for line in status.split(separator: "\n") where line.contains("ctxt_switches") {
-                    total += Int(line.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) ?? 0
-                }
-            }
-            return total
-        }
         usleep(300_000)
-        let before = try switches()
+        let before = ProcStats.totalContextSwitches(pid)
         usleep(3_000_000)
-        let after = try switches()
+        let after = ProcStats.totalContextSwitches(pid)
+        #expect(before > 0, "the daemon's threads are readable in /proc")
         #expect(after - before <= 2, "the idle daemon switched context \(after - before) times in 3 s")
     }
 }

@@ -1,9 +1,45 @@
 import Foundation
+import Glibc
 
-/// What `/proc` tells about a process the bench started.
-enum ProcStats {
+/// What `/proc` tells about a process the tests, the bench or the stress
+/// suite started: one reader for all of them.
+public struct ProcStats: Sendable, CustomStringConvertible {
+    /// Resident memory (`VmRSS`), KiB.
+    public var rssKiB: Int
+    /// Open file descriptors.
+    public var fds: Int
+
+    public init(rssKiB: Int, fds: Int) {
+        self.rssKiB = rssKiB
+        self.fds = fds
+    }
+
+    /// Resident memory and open descriptors of `pid` now.
+    public static func of(_ pid: pid_t) -> ProcStats? {
+        guard let current = memory(pid)?.currentKiB else { return nil }
+        let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? 0
+        return ProcStats(rssKiB: current, fds: fds)
+    }
+
+    public var rssMiB: Double { Double(rssKiB) / 1024 }
+    public var description: String { String(format: "RSS %.1f MiB, %d fds", rssMiB, fds) }
+
+    /// CPU time (user + system) the process has used, in seconds.
+    public static func cpuSeconds(_ pid: pid_t) -> Double? {
+        guard let text = read("/proc/\(pid)/stat"), let close = text.lastIndex(of: ")") else { return nil }
+        // Fields after "(comm)": state is field 3; utime and stime are fields 14 and 15.
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// Context switches of all the threads of `pid`, added up.
+    public static func totalContextSwitches(_ pid: pid_t) -> Int {
+        contextSwitches(pid).values.reduce(0) { $0 + $1.total }
+    }
+
     /// `VmHWM` (peak resident set) and `VmRSS` of `pid`, in KiB.
-    static func memory(_ pid: Int32) -> (peakKiB: Int, currentKiB: Int)? {
+    public static func memory(_ pid: Int32) -> (peakKiB: Int, currentKiB: Int)? {
         guard let text = read("/proc/\(pid)/status") else { return nil }
         let fields = keyed(text)
         guard let peak = fields["VmHWM"], let current = fields["VmRSS"] else { return nil }
@@ -11,15 +47,15 @@ enum ProcStats {
     }
 
     /// One thread's context switches.
-    struct ThreadSwitches {
-        var name: String
-        var voluntary: Int
-        var involuntary: Int
-        var total: Int { voluntary + involuntary }
+    public struct ThreadSwitches: Sendable {
+        public var name: String
+        public var voluntary: Int
+        public var involuntary: Int
+        public var total: Int { voluntary + involuntary }
     }
 
     /// Context switches of every thread of `pid`, by thread id.
-    static func contextSwitches(_ pid: Int32) -> [Int: ThreadSwitches] {
+    public static func contextSwitches(_ pid: Int32) -> [Int: ThreadSwitches] {
         var result: [Int: ThreadSwitches] = [:]
         let directory = "/proc/\(pid)/task"
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
@@ -35,7 +71,7 @@ enum ProcStats {
 
     /// CPU time of all threads of `pid` in nanoseconds (first field of each
     /// thread's `schedstat`), or nil when the kernel does not keep it.
-    static func cpuNanos(_ pid: Int32) -> UInt64? {
+    public static func cpuNanos(_ pid: Int32) -> UInt64? {
         let directory = "/proc/\(pid)/task"
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return nil }
         var total: UInt64 = 0
@@ -51,7 +87,7 @@ enum ProcStats {
     }
 
     /// The type of the file system holding `path`, from `/proc/self/mounts`.
-    static func fileSystem(of path: String) -> String {
+    public static func fileSystem(of path: String) -> String {
         guard let mounts = read("/proc/self/mounts") else { return "unknown" }
         var best: (point: String, type: String) = ("", "unknown")
         for line in mounts.split(separator: "\n") {
@@ -65,7 +101,7 @@ enum ProcStats {
     }
 
     /// The 1-minute load average: how busy the machine was besides the bench.
-    static func loadAverage() -> String {
+    public static func loadAverage() -> String {
         read("/proc/loadavg")?.split(separator: " ").first.map(String.init) ?? "?"
     }
 
