@@ -763,3 +763,32 @@ struct FetchEngineAppCallTests {
         #expect(h.engine.listTasks(uid: nil).count == 4)
     }
 }
+
+/// Due times are wall-clock instants, so a step of the wall clock while the
+/// daemon is idle moves "now", never the due times: the daemon's timer is
+/// armed at those instants (and re-armed when the clock is set).
+@Suite(.timeLimit(.minutes(1)))
+struct ClockStepSchedulingTests {
+    @Test func aStepForwardMakesWhatItPassedDueAtOnce() throws {
+        let h = try EngineHarness()
+        try h.engine.register(mail, name: "hourly", options: TaskOptions(minimumInterval: 3600))
+        let due = h.start + secs(3600)
+        h.clock.set(h.start + secs(2 * 3600))  // NTP steps the clock two hours ahead
+        #expect(h.engine.nextDeadline() == due, "the due time did not move with the clock")
+        try h.engine.fireDue()
+        #expect(try singleRequest(h.events.take()).task == key(mail, "hourly"))
+    }
+
+    @Test func aStepBackwardMakesNothingEarly() throws {
+        let h = try EngineHarness()
+        try h.engine.register(mail, name: "hourly", options: TaskOptions(minimumInterval: 3600))
+        let due = h.start + secs(3600)
+        h.clock.set(h.start - secs(600))  // set back ten minutes
+        try h.engine.fireDue()
+        #expect(h.events.take().isEmpty, "nothing fires before its wall-clock time")
+        #expect(h.engine.nextDeadline() == due)
+        h.clock.set(due)
+        try h.engine.fireDue()
+        #expect(try singleRequest(h.events.take()).task == key(mail, "hourly"))
+    }
+}
