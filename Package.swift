@@ -25,6 +25,8 @@ let package = Package(
             providers: [.apt(["libsqlite3-dev"])]
         ),
         .target(name: "DBus", dependencies: ["CDBus"]),
+        // The bench's call client: plain C on libdbus, so the client is never the bottleneck.
+        .target(name: "CBenchClient", dependencies: ["CDBus"]),
         // The wire contract: names, keys, enumerations, error names. No dependencies.
         .target(name: "BackgroundFetchContract"),
         // What the tests, the bench and the stress suite share; never shipped.
@@ -70,7 +72,7 @@ let package = Package(
         .executableTarget(
             name: "bgfetch-bench",
             dependencies: [
-                "DBus", "CSQLite", "TestKit", "BackgroundFetchContract",
+                "DBus", "CSQLite", "TestKit", "BackgroundFetchContract", "CBenchClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

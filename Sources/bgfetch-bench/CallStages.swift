@@ -1,124 +1,124 @@
-import DBus
-import Dispatch
+import CBenchClient
 import Foundation
 import TestKit
 import Synchronization
 
 /// GetStatus against Peer.Ping to the same daemon over the same bus.
+///
+/// The calls are made by a plain C libdbus client (`Sources/CBenchClient`)
+/// on a connection of its own to the bus at `address`: a Swift client costs
+/// more per call than bgfetchd does, and saturated first.
 enum CallStages {
-    /// Sequential round trips, made from a thread of the bench's own with
-    /// blocking calls (the loop's thread refuses to block), interleaved so
-    /// that drift on a noisy machine hits both alike. Microseconds.
-    static func roundTrips(_ connection: BusConnection, count: Int) throws(BenchError) -> (getStatus: Sample, ping: Sample) {
-        let handoff = Handoff<Result<([Double], [Double]), BenchError>>()
-        Thread.detachNewThread {
-            var getStatus: [Double] = []
-            var ping: [Double] = []
-            getStatus.reserveCapacity(count)
-            ping.reserveCapacity(count)
-            do throws(DBusError) {
-                // Warm up: the daemon resolves the caller on its first call.
-                let status = try connection.callBlocking(try Service.getStatus()).arguments
-                guard status == [.uint32(3)] else {
-                    handoff.put(.failure(BenchError("GetStatus answered \(status), not Available (3)")))
-                    return
-                }
-                for _ in 0..<min(500, count) {
-                    _ = try connection.callBlocking(try Service.getStatus())
-                    _ = try connection.callBlocking(try Service.ping())
-                }
-                for index in 0..<count {
-                    for statusFirst in index % 2 == 0 ? [true, false] : [false, true] {
-                        let message = statusFirst ? try Service.getStatus() : try Service.ping()
-                        let start = Clock.nanos()
-                        _ = try connection.callBlocking(message, timeoutMilliseconds: 10_000)
-                        let micros = Double(Clock.nanos() - start) / 1000
-                        if statusFirst { getStatus.append(micros) } else { ping.append(micros) }
-                    }
-                }
-                handoff.put(.success((getStatus, ping)))
-            } catch {
-                handoff.put(.failure(BenchError("a round trip failed: \(error)")))
-            }
+    /// Which call to measure.
+    enum Call: Sendable {
+        /// GetStatus on the service's app interface.
+        case getStatus
+        /// `org.freedesktop.DBus.Peer.Ping` to the same name and path: the floor.
+        case ping
+
+        var c: bench_call { self == .getStatus ? BENCH_CALL_GET_STATUS : BENCH_CALL_PING }
+    }
+
+    /// Sequential round trips, interleaved (GetStatus first on even
+    /// iterations, Ping first on odd ones) so that drift on a noisy machine
+    /// hits both alike. Microseconds. The C client blocks the calling
+    /// thread, which is the bench's own, not a loop's.
+    static func roundTrips(address: String, count: Int) throws(BenchError) -> (getStatus: Sample, ping: Sample) {
+        let client = try CClient(address: address)
+        defer { client.close() }
+        // Warm up: the daemon resolves the caller on its first call.
+        try client.checkStatus()
+        var getStatus = [UInt64](repeating: 0, count: count)
+        var ping = [UInt64](repeating: 0, count: count)
+        try client.run("a round trip failed") { raw, error in
+            bench_client_round_trips(raw, Int32(min(500, count)), Int32(count), &getStatus, &ping, error, CClient.errorSize)
         }
-        let (getStatus, ping) = try handoff.take().get()
-        return (Sample(getStatus), Sample(ping))
+        return (Sample(getStatus.map { Double($0) / 1000 }), Sample(ping.map { Double($0) / 1000 }))
     }
 
     struct Throughput {
         var callsPerSecond: Double
         /// The daemon's CPU time per call, where the kernel keeps it.
         var daemonMicrosPerCall: Double?
+        /// The share of the run the client's thread was on a CPU: well
+        /// below 1, the client was not what limited the rate.
+        var clientBusy: Double
     }
 
-    /// `total` calls made by `make`, `inFlight` at a time, from one
-    /// connection with libdbus's pending-call (callback) API: each reply
-    /// sends the next call.
+    /// `total` calls of `call`, `inFlight` at a time, on one connection:
+    /// each reply lets the next call out.
     static func throughput(
-        _ connection: BusConnection, daemonPID: Int32, total: Int, inFlight: Int,
-        _ make: @escaping @Sendable () throws(DBusError) -> Message
+        address: String, daemonPID: Int32, total: Int, inFlight: Int, calling call: Call
     ) throws(BenchError) -> Throughput {
-        let pump = Pump(connection: connection, total: total, make: make)
+        let client = try CClient(address: address)
+        defer { client.close() }
+        // Warm up the new connection: the caller's identity, then a short run.
+        try client.checkStatus()
+        var seconds = 0.0
+        var cpuSeconds = 0.0
+        try client.run("a call failed") { raw, error in
+            bench_client_throughput(
+                raw, call.c, Int32(min(1_000, total)), Int32(inFlight), &seconds, &cpuSeconds, error, CClient.errorSize)
+        }
         let cpuBefore = ProcStats.cpuNanos(daemonPID)
-        let (seconds, failure) = pump.run(inFlight: inFlight)
+        try client.run("a call failed") { raw, error in
+            bench_client_throughput(raw, call.c, Int32(total), Int32(inFlight), &seconds, &cpuSeconds, error, CClient.errorSize)
+        }
         let cpuAfter = ProcStats.cpuNanos(daemonPID)
-        if let failure { throw BenchError("a call failed: \(failure)") }
         var perCall: Double?
         if let cpuBefore, let cpuAfter { perCall = Double(cpuAfter - cpuBefore) / 1000 / Double(total) }
-        return Throughput(callsPerSecond: Double(total) / seconds, daemonMicrosPerCall: perCall)
+        let result = Throughput(callsPerSecond: Double(total) / seconds, daemonMicrosPerCall: perCall, clientBusy: cpuSeconds / seconds)
+        CClient.noteHeadroom(result, call)
+        return result
     }
 }
 
-/// Keeps a fixed number of calls in flight on one connection. It runs on
-/// the connection's loop, as an actor whose executor is the loop.
-private actor Pump {
-    let connection: BusConnection
-    let total: Int
-    let make: @Sendable () throws(DBusError) -> Message
-    private var issued = 0
-    private var completed = 0
-    private var failure: DBusError?
-    private var started: UInt64 = 0
-    private let done = Handoff<(Double, DBusError?)>()
+/// One connection of the C client.
+private final class CClient {
+    static let errorSize = 512
+    let raw: OpaquePointer
 
-    nonisolated var unownedExecutor: UnownedSerialExecutor { connection.loop.asUnownedSerialExecutor() }
-
-    init(connection: BusConnection, total: Int, make: @escaping @Sendable () throws(DBusError) -> Message) {
-        self.connection = connection
-        self.total = total
-        self.make = make
+    init(address: String) throws(BenchError) {
+        var error = [CChar](repeating: 0, count: Self.errorSize)
+        guard let raw = bench_client_open(address, Service.name, Service.path, Service.appInterface, &error, Self.errorSize) else {
+            throw BenchError("the C client cannot connect to \(address): \(Self.text(error))")
+        }
+        self.raw = raw
     }
 
-    /// Returns the seconds from the first call out to the last reply in.
-    nonisolated func run(inFlight: Int) -> (Double, DBusError?) {
-        connection.loop.execute {
-            self.assumeIsolated { pump in
-                pump.started = Clock.nanos()
-                for _ in 0..<min(inFlight, pump.total) { pump.issue() }
-            }
-        }
-        return done.take()
+    func close() { bench_client_close(raw) }
+
+    /// The message the C client wrote into an error buffer.
+    static func text(_ error: [CChar]) -> String {
+        String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    private func issue() {
-        issued += 1
-        let message: Message
-        do throws(DBusError) { message = try make() } catch {
-            completeOne(.failure(error))
-            return
-        }
-        connection.call(message, timeoutMilliseconds: 30_000) { result in
-            self.assumeIsolated { $0.completeOne(result) }
-        }
+    /// Runs one of the C client's functions; a non-zero result throws its message.
+    func run(_ what: String, _ body: (OpaquePointer, UnsafeMutablePointer<CChar>) -> Int32) throws(BenchError) {
+        var error = [CChar](repeating: 0, count: Self.errorSize)
+        guard body(raw, &error) == 0 else { throw BenchError("\(what): \(Self.text(error))") }
     }
 
-    private func completeOne(_ result: Result<Message, DBusError>) {
-        completed += 1
-        if case .failure(let error) = result, failure == nil { failure = error }
-        if failure == nil && issued < total {
-            issue()
-        } else if completed == issued {
-            done.put((Double(Clock.nanos() - started) / 1e9, failure))
+    func checkStatus() throws(BenchError) {
+        var status: UInt32 = 0
+        try run("GetStatus failed") { raw, error in bench_client_get_status(raw, &status, error, Self.errorSize) }
+        guard status == 3 else { throw BenchError("GetStatus answered \(status), not Available (3)") }
+    }
+
+    /// Whether the headroom line was printed: once per run, for the first Ping measurement.
+    private static let headroomNoted = Mutex(false)
+
+    /// Prints how busy the client was once, and again whenever it was busy
+    /// enough that it may have been what limited the rate.
+    static func noteHeadroom(_ result: CallStages.Throughput, _ call: CallStages.Call) {
+        let first = call == .ping && headroomNoted.withLock { noted in
+            defer { noted = true }
+            return !noted
         }
+        guard first || result.clientBusy > 0.6 else { return }
+        progress(
+            "      client (C libdbus): \(call == .ping ? "Ping" : "GetStatus") \(Format.rate(result.callsPerSecond)) "
+                + "with the client's thread busy \(Format.fixed(result.clientBusy * 100, 0)) % of the time"
+                + (result.clientBusy > 0.6 ? ": it may be what limits the rate" : ""))
     }
 }

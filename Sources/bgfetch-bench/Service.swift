@@ -17,17 +17,16 @@ enum Service {
         try Message.methodCall(destination: name, path: path, interface: interface, member: member, arguments)
     }
 
-    static func getStatus() throws(DBusError) -> Message { try call("GetStatus") }
-
-    /// `org.freedesktop.DBus.Peer.Ping`: libdbus answers it inside the
-    /// daemon's dispatch without the service's code, so it is the bus's own
-    /// round trip to the same process.
-    static func ping() throws(DBusError) -> Message { try call("Ping", interface: "org.freedesktop.DBus.Peer") }
-
     static func register(_ task: String, interval: UInt32) throws(DBusError) -> Message {
         try call(
             "RegisterTask",
-            [.string(task), .vardict(["minimumInterval": .uint32(interval), "stopOnTerminate": .bool(false)])])
+            [
+                .string(task),
+                .vardict([
+                    RegisterOptionKey.minimumInterval.rawValue: .uint32(interval),
+                    RegisterOptionKey.stopOnTerminate.rawValue: .bool(false),
+                ]),
+            ])
     }
 }
 

@@ -71,10 +71,8 @@ struct Stages {
 
     private func calls(_ template: String) throws(BenchError) {
         let daemon = try lab.startDaemon(stateDirectory: try RestoreStage.stateFolder(lab, "calls", from: template))
-        let client = try lab.bus.connect(thread: "bench-calls")
-        defer { client.close() }
         detail("\(Format.count(scale.roundTrips)) GetStatus and \(Format.count(scale.roundTrips)) Ping, sequential, interleaved")
-        let trips = try CallStages.roundTrips(client, count: scale.roundTrips)
+        let trips = try CallStages.roundTrips(address: lab.bus.address, count: scale.roundTrips)
         detail(
             "GetStatus median \(Format.micros(trips.getStatus.median)) (p99 \(Format.micros(trips.getStatus.percentile(99)))), "
                 + "Ping median \(Format.micros(trips.ping.median)) (p99 \(Format.micros(trips.ping.percentile(99))))")
@@ -84,15 +82,15 @@ struct Stages {
                 measured: Format.micros(trips.getStatus.median), floor: "Ping " + Format.micros(trips.ping.median),
                 ratio: trips.getStatus.median / trips.ping.median, checked: trips.getStatus.median / trips.ping.median))
 
-        progress("[3/\(Self.count)] throughput: \(scale.throughputRounds) round(s) of \(Format.count(scale.throughputCalls)) calls of each, \(scale.inFlight) in flight on one connection (pending-call API)")
+        progress("[3/\(Self.count)] throughput: \(scale.throughputRounds) round(s) of \(Format.count(scale.throughputCalls)) calls of each, \(scale.inFlight) in flight on one connection (a C libdbus client)")
         var getStatus: [CallStages.Throughput] = []
         var ping: [CallStages.Throughput] = []
         var ratios: [Double] = []
         for round in 1...scale.throughputRounds {
             func measure(_ kind: Bool) throws(BenchError) -> CallStages.Throughput {
-                try CallStages.throughput(client, daemonPID: daemon.pid, total: scale.throughputCalls, inFlight: scale.inFlight) {
-                    () throws(DBusError) in kind ? try Service.getStatus() : try Service.ping()
-                }
+                try CallStages.throughput(
+                    address: lab.bus.address, daemonPID: daemon.pid, total: scale.throughputCalls, inFlight: scale.inFlight,
+                    calling: kind ? .getStatus : .ping)
             }
             // Alternate which goes first, so drift hits both alike.
             let statusFirst = round % 2 == 0
