@@ -30,7 +30,7 @@ let package = Package(
         // The wire contract: names, keys, enumerations, error names. No dependencies.
         .target(name: "BackgroundFetchContract"),
         // What the tests, the bench and the stress suite share; never shipped.
-        .target(name: "TestKit", dependencies: ["BackgroundFetchCore", "CSQLite", "DBus", "CTestKit"]),
+        .target(name: "TestKit", dependencies: ["BackgroundFetchContract", "BackgroundFetchCore", "CSQLite", "DBus", "CTestKit"]),
         .target(name: "CTestKit"),
         .target(
             name: "BackgroundFetchCore",

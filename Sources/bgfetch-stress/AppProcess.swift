@@ -1,6 +1,7 @@
 import ArgumentParser
 import DBus
 import Foundation
+import TestKit
 import Glibc
 import Synchronization
 
@@ -45,10 +46,10 @@ struct AppProcess {
     func run() -> Int32 {
         let shared = Shared()
         let end = Monotonic.now + duration
-        var apps: [StressClient?] = Array(repeating: nil, count: count)
-        func connect(_ index: Int) -> StressClient? {
+        var apps: [ServiceClient?] = Array(repeating: nil, count: count)
+        func connect(_ index: Int) -> ServiceClient? {
             for _ in 0..<100 {
-                if let client = try? StressClient(address: address, name: "\(prefix).a\(index)", label: "app-\(index)", allSignals: allSignals, onSignal: { message in
+                if let client = try? ServiceClient(address: address, name: "\(prefix).a\(index)", threadName: "app-\(index)", subscription: allSignals ? .everything : .appInterface, onSignal: { message in
                     guard message.member == "FetchRequested", let name = message.arguments.first?.stringValue,
                         let id = message.arguments.last?.uint64Value
                     else { return }
@@ -64,8 +65,8 @@ struct AppProcess {
         for index in 0..<count {
             apps[index] = connect(index)
             if let app = apps[index] {
-                note(app.call("RegisterTask", [.string("t"), .options(interval: 1)]), "register", shared.tally)
-                if mode != .flood { note(app.call("TriggerFetch", [.string("t")]), "trigger", shared.tally) }
+                note(app.result("RegisterTask", [.string("t"), .vardict(.options(interval: 1))]), "register", shared.tally)
+                if mode != .flood { note(app.result("TriggerFetch", [.string("t")]), "trigger", shared.tally) }
             }
         }
         var late: [(due: Double, app: Int, id: UInt64)] = []
@@ -82,13 +83,13 @@ struct AppProcess {
                 case .never, .flood:
                     break
                 case .twice:
-                    note(app.call("FinishFetch", [.uint64(event.id), .uint32(2)]), "first answer", shared.tally)
-                    noteRefusal(app.call("FinishFetch", [.uint64(event.id), .uint32(2)]), "second answer", shared.tally)
+                    note(app.result("FinishFetch", [.uint64(event.id), .uint32(2)]), "first answer", shared.tally)
+                    noteRefusal(app.result("FinishFetch", [.uint64(event.id), .uint32(2)]), "second answer", shared.tally)
                 case .late:
                     late.append((Monotonic.now + fetchTimeout + 1, event.app, event.id))
                 case .wrongid:
                     for other in [event.id &- 1, event.id &+ 1, event.id &+ 7] where other != event.id {
-                        noteRefusal(app.call("FinishFetch", [.uint64(other), .uint32(2)]), "another app's id", shared.tally)
+                        noteRefusal(app.result("FinishFetch", [.uint64(other), .uint32(2)]), "another app's id", shared.tally)
                     }
                 case .sigstop:
                     // Near the end no more: the process must be able to finish.
@@ -96,7 +97,7 @@ struct AppProcess {
                     shared.tally.add("stops")
                     raise(SIGSTOP)
                     // Continued: answer, most likely too late.
-                    _ = app.call("FinishFetch", [.uint64(event.id), .uint32(2)])
+                    _ = app.result("FinishFetch", [.uint64(event.id), .uint32(2)])
                 case .disconnect:
                     app.close()
                     apps[event.app] = nil
@@ -104,15 +105,15 @@ struct AppProcess {
                     usleep(UInt32.random(in: 10_000...200_000, using: &rng))
                     if let fresh = connect(event.app) {
                         apps[event.app] = fresh
-                        note(fresh.call("RegisterTask", [.string("t"), .options(interval: 1)]), "register again", shared.tally)
-                        note(fresh.call("TriggerFetch", [.string("t")]), "trigger", shared.tally)
+                        note(fresh.result("RegisterTask", [.string("t"), .vardict(.options(interval: 1))]), "register again", shared.tally)
+                        note(fresh.result("TriggerFetch", [.string("t")]), "trigger", shared.tally)
                     }
                 }
             }
             let now = Monotonic.now
             for entry in late where entry.due <= now {
                 if let app = apps[entry.app] {
-                    noteRefusal(app.call("FinishFetch", [.uint64(entry.id), .uint32(2)]), "late answer", shared.tally)
+                    noteRefusal(app.result("FinishFetch", [.uint64(entry.id), .uint32(2)]), "late answer", shared.tally)
                 }
             }
             late.removeAll { $0.due <= now }
@@ -133,14 +134,14 @@ struct AppProcess {
     }
 
     /// Keeps four calls in flight per app: TriggerFetch and RegisterTask of ever new names.
-    private func flood(_ apps: [StressClient?], _ shared: Shared, _ rng: inout SystemRandomNumberGenerator) {
+    private func flood(_ apps: [ServiceClient?], _ shared: Shared, _ rng: inout SystemRandomNumberGenerator) {
         var sent = false
         for app in apps.compactMap({ $0 }) where shared.inFlight.load(ordering: .relaxed) < 4 * apps.count {
             let message: Message
             do {
                 message = Bool.random(using: &rng)
-                    ? try StressClient.message("TriggerFetch", [.string("t")])
-                    : try StressClient.message("RegisterTask", [.string("f\(Int.random(in: 0..<100, using: &rng))"), .options(interval: 1)])
+                    ? try ServiceClient.message("TriggerFetch", [.string("t")])
+                    : try ServiceClient.message("RegisterTask", [.string("f\(Int.random(in: 0..<100, using: &rng))"), .vardict(.options(interval: 1))])
             } catch { continue }
             shared.inFlight.add(1, ordering: .relaxed)
             sent = true

@@ -36,41 +36,41 @@ struct BrokerSmoke {
         defer { daemon.stop() }
         report.progress("bgfetchd serves on dbus-broker")
         let received = Locked<[UInt64]>([])
-        let app = try StressClient(address: bus.address, name: "org.stress.broker.app", label: "broker-app") { message in
+        let app = try ServiceClient(address: bus.address, name: "org.stress.broker.app", threadName: "broker-app") { message in
             guard message.member == "FetchRequested", let id = message.arguments.last?.uint64Value else { return }
             received.withLock { $0.append(id) }
         }
         defer { app.close() }
         let otherSeen = Locked<Int>(0)
-        let other = try StressClient(address: bus.address, name: "org.stress.broker.other", label: "broker-other") { message in
+        let other = try ServiceClient(address: bus.address, name: "org.stress.broker.other", threadName: "broker-other") { message in
             if message.member == "FetchRequested" { otherSeen.withLock { $0 += 1 } }
         }
         defer { other.close() }
 
-        report.check((try? app.call("RegisterTask", [.string("t"), .options(interval: 3600)]).get()) != nil, "RegisterTask works on dbus-broker")
-        let status = try? app.call("GetStatus").get()
+        report.check((try? app.result("RegisterTask", [.string("t"), .vardict(.options(interval: 3600))]).get()) != nil, "RegisterTask works on dbus-broker")
+        let status = try? app.result("GetStatus").get()
         report.check(status?.first?.uint32Value == 3, "GetStatus is Available on dbus-broker", "\(String(describing: status))")
-        let id = (try? app.call("TriggerFetch", [.string("t")]).get())?.first?.uint64Value
+        let id = (try? app.result("TriggerFetch", [.string("t")]).get())?.first?.uint64Value
         let deadline = Monotonic.now + 5
         while let id, !received.withLock({ $0.contains(id) }), Monotonic.now < deadline { usleep(2_000) }
         report.check(id.map { id in received.withLock { $0.contains(id) } } ?? false, "FetchRequested reaches the app on dbus-broker", "request \(String(describing: id))")
         if let id {
-            let finish = app.call("FinishFetch", [.uint64(id), .uint32(2)])
+            let finish = app.result("FinishFetch", [.uint64(id), .uint32(2)])
             report.check((try? finish.get()) != nil, "FinishFetch works on dbus-broker", "\(finish)")
         }
-        let history = try? app.call("GetHistory", [.string("org.stress.broker.app"), .string("t")], interface: StressClient.manager).get()
+        let history = try? app.result("GetHistory", [.string("org.stress.broker.app"), .string("t")], interface: ServiceClient.manager).get()
         let rows = history?.first?.arrayValue ?? []
         report.check(rows.count == 1 && rows.first?.structValue?.last?.uint32Value == 2, "GetHistory shows the finished fetch", "\(String(describing: history))")
         report.check(otherSeen.withLock { $0 } == 0, "FetchRequested goes to the owning app only", "another app saw \(otherSeen.withLock { $0 })")
 
         // Identity and departures come from the bus: a task goes with its connection.
-        let leaver = try StressClient(address: bus.address, name: "org.stress.broker.leaver", label: "broker-leaver")
-        _ = leaver.call("RegisterTask", [.string("gone"), .options(interval: 3600)])
+        let leaver = try ServiceClient(address: bus.address, name: "org.stress.broker.leaver", threadName: "broker-leaver")
+        _ = leaver.result("RegisterTask", [.string("gone"), .vardict(.options(interval: 3600))])
         leaver.close()
         var left = -1
         let until = Monotonic.now + 5
         while Monotonic.now < until {
-            let tasks = (try? app.call("ListTasks", interface: StressClient.manager).get())?.first?.arrayValue ?? []
+            let tasks = (try? app.result("ListTasks", interface: ServiceClient.manager).get())?.first?.arrayValue ?? []
             left = tasks.filter { $0.structValue?.first?.stringValue == "org.stress.broker.leaver" }.count
             if left == 0 { break }
             usleep(20_000)

@@ -18,7 +18,7 @@ struct Churn {
         let bus = try PrivateBus(settings)
         let daemon = try DaemonUnderTest.started(on: bus, settings)
         defer { daemon.stop() }
-        let control = try StressClient(address: bus.address, name: "org.stress.churn.control", label: "churn-control")
+        let control = try ServiceClient(address: bus.address, name: "org.stress.churn.control", threadName: "churn-control")
         defer { control.close() }
         let start = daemon.stats
         report.progress("daemon up (\(start?.description ?? "?")); \(warmUp) warm-up cycles, then \(cycles)")
@@ -78,9 +78,9 @@ struct Churn {
     }
 
     private static func cycle(_ i: Int, address: String, failures: Tally) {
-        let client: StressClient
+        let client: ServiceClient
         do {
-            client = try StressClient(address: address, name: "org.stress.churn.c\(i)", label: "churn")
+            client = try ServiceClient(address: address, name: "org.stress.churn.c\(i)", threadName: "churn")
         } catch {
             failures.add("connect", example: "\(error)")
             return
@@ -88,20 +88,20 @@ struct Churn {
         defer { client.close() }
         let keep = i % 5 == 0
         let name = "task\(i % 7)"
-        if case .failure(let error) = client.call("RegisterTask", [.string(name), .options(interval: 3600, stopOnTerminate: !keep)]) {
+        if case .failure(let error) = client.result("RegisterTask", [.string(name), .vardict(.options(interval: 3600, stopOnTerminate: !keep))]) {
             failures.add("RegisterTask", example: "\(error)")
         }
-        if keep, case .failure(let error) = client.call("UnregisterTask", [.string(name)]) {
+        if keep, case .failure(let error) = client.result("UnregisterTask", [.string(name)]) {
             failures.add("UnregisterTask", example: "\(error)")
         }
     }
 
     /// Waits until the daemon holds no task of the churned apps and is quiet.
-    private func settle(_ control: StressClient, _ daemon: DaemonUnderTest) throws {
+    private func settle(_ control: ServiceClient, _ daemon: DaemonUnderTest) throws {
         let deadline = Monotonic.now + 30
         var left = -1
         while Monotonic.now < deadline {
-            if case .success(let values) = control.call("ListTasks", interface: StressClient.manager) {
+            if case .success(let values) = control.result("ListTasks", interface: ServiceClient.manager) {
                 left = values.first?.arrayValue?.count ?? 0
                 if left == 0 { break }
             }

@@ -15,7 +15,7 @@ struct Fuzzer {
     enum Expect: String { case reply, invalidArgs, unknownMethod, unknownInterface, unknownObject }
 
     struct Call {
-        var path = StressClient.path
+        var path = ServiceClient.path
         var interface: String?
         var member: String
         var arguments: [DBusValue]
@@ -30,11 +30,11 @@ struct Fuzzer {
         var stopped = false
         defer { if !stopped { daemon.stop() } }
         let clients = [
-            try StressClient(address: bus.address, name: "org.stress.fuzz", label: "fuzz-1"),
-            try StressClient(address: bus.address, name: nil, label: "fuzz-2"),
+            try ServiceClient(address: bus.address, name: "org.stress.fuzz", threadName: "fuzz-1"),
+            try ServiceClient(address: bus.address, name: nil, threadName: "fuzz-2"),
         ]
         // Let the daemon settle (first calls resolve identities) before the baseline.
-        _ = clients.map { $0.call("GetStatus") }
+        _ = clients.map { $0.result("GetStatus") }
         let baseline = daemon.stats
         report.progress("daemon pid \(daemon.pid ?? 0) up; baseline \(baseline?.description ?? "?")")
 
@@ -57,7 +57,7 @@ struct Fuzzer {
             let message: Message
             do {
                 message = try Message.methodCall(
-                    destination: StressClient.service, path: call.path, interface: call.interface, member: call.member,
+                    destination: ServiceClient.name, path: call.path, interface: call.interface, member: call.member,
                     call.arguments, expectsReply: call.wantsReply)
             } catch {
                 unbuildable += 1
@@ -99,9 +99,9 @@ struct Fuzzer {
         // The daemon is alive and answers after all of it.
         let alive = daemon.isAlive
         report.check(alive, "the daemon never died", "exit status \(daemon.process?.exitCode.map(String.init) ?? "?"); log tail:\n\(daemon.logTail())")
-        let after = clients[0].call("GetStatus")
+        let after = clients[0].result("GetStatus")
         report.check((try? after.get()) != nil, "GetStatus answers after the fuzzing", "\(after)")
-        let ping = clients[1].call("Ping", interface: "org.freedesktop.DBus.Peer")
+        let ping = clients[1].result("Ping", interface: "org.freedesktop.DBus.Peer")
         report.check((try? ping.get()) != nil, "Peer.Ping answers after the fuzzing", "\(ping)")
 
         let timeouts = outcomes[DBusError.Name.noReply] + outcomes[DBusError.Name.disconnected]
@@ -135,18 +135,18 @@ struct Fuzzer {
     }
 
     /// Introspects the object and every path above it.
-    private func introspect(_ client: StressClient) throws -> [IntrospectedMethod] {
+    private func introspect(_ client: ServiceClient) throws -> [IntrospectedMethod] {
         var methods: [IntrospectedMethod] = []
-        for path in ["/", "/org", "/org/bgfetch", StressClient.path] {
+        for path in ["/", "/org", "/org/bgfetch", ServiceClient.path] {
             let message = try Message.methodCall(
-                destination: StressClient.service, path: path, interface: "org.freedesktop.DBus.Introspectable", member: "Introspect")
+                destination: ServiceClient.name, path: path, interface: "org.freedesktop.DBus.Introspectable", member: "Introspect")
             let reply = client.send(message)
             guard case .success(let answer) = reply, let xml = answer.arguments.first?.stringValue else {
                 report.check(false, "Introspect answers at \(path)", "\(reply)")
                 continue
             }
             let parsed = Introspection(xml: xml)
-            if path == StressClient.path {
+            if path == ServiceClient.path {
                 methods = parsed.methods
             } else {
                 report.check(!parsed.children.isEmpty, "Introspect at \(path) names a child node", xml)
@@ -200,7 +200,7 @@ struct Fuzzer {
             }
             calls.append(call(typical, "unknown interface", expect: .unknownInterface, interface: "org.bgfetch.BackgroundFetch1.Nope"))
             var otherPath = call(typical, "unknown path", expect: known ? .unknownObject : .reply)
-            otherPath.path = StressClient.path + "/Nope"
+            otherPath.path = ServiceClient.path + "/Nope"
             calls.append(otherPath)
             var parentPath = call(typical, "parent path", expect: method.name == "Introspect" || !known ? .reply : .unknownObject)
             parentPath.path = "/org/bgfetch"

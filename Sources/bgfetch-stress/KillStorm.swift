@@ -148,7 +148,7 @@ final class Gate: Sendable {
 /// One client of the storm: its own connection and name, and what it knows
 /// of its tasks: present, absent, or unknown (a call whose reply never came).
 final class KillWorker: @unchecked Sendable {
-    let client: StressClient
+    let client: ServiceClient
     let appID: String
     let outcomes = Tally()
     let problems = Tally()
@@ -168,7 +168,7 @@ final class KillWorker: @unchecked Sendable {
         self.gate = gate
         self.rng = rng
         let requested = self.requested
-        client = try StressClient(address: address, name: appID, label: "kill-\(index)") { message in
+        client = try ServiceClient(address: address, name: appID, threadName: "kill-\(index)") { message in
             guard message.member == "FetchRequested", let id = message.arguments.last?.uint64Value else { return }
             requested.withLock { _ = $0.insert(id) }
         }
@@ -186,12 +186,12 @@ final class KillWorker: @unchecked Sendable {
         switch Int.random(in: 0..<100, using: &rng) {
         case 0..<45:
             let stop = Bool.random(using: &rng)
-            let options = DBusValue.options(
+            let options = DBusValue.vardict(.options(
                 interval: [1, 60, 3600].randomElement(using: &rng), stopOnTerminate: stop,
-                startOnBoot: stop ? nil : Bool.random(using: &rng))
-            record(client.call("RegisterTask", [.string(name), options]), names: [name], present: true)
+                startOnBoot: stop ? nil : Bool.random(using: &rng)))
+            record(client.result("RegisterTask", [.string(name), options]), names: [name], present: true)
         case 45..<70:
-            let result = client.call("UnregisterTask", [.string(name)])
+            let result = client.result("UnregisterTask", [.string(name)])
             if case .failure(let error) = result, error.name.hasSuffix("NoSuchTask") {
                 expectAbsent(name, "UnregisterTask said NoSuchTask")
             }
@@ -199,13 +199,13 @@ final class KillWorker: @unchecked Sendable {
         case 70..<95:
             triggerAndFinish(name)
         default:
-            record(client.call("UnregisterAllTasks"), names: names, present: false)
+            record(client.result("UnregisterAllTasks"), names: names, present: false)
         }
     }
 
     private func triggerAndFinish(_ name: String) {
         let generation = gate.generation.load(ordering: .relaxed)
-        let result = client.call("TriggerFetch", [.string(name)])
+        let result = client.result("TriggerFetch", [.string(name)])
         guard case .success(let values) = result, let id = values.first?.uint64Value else {
             if case .failure(let error) = result, error.name.hasSuffix("NoSuchTask") {
                 expectAbsent(name, "TriggerFetch said NoSuchTask")
@@ -218,7 +218,7 @@ final class KillWorker: @unchecked Sendable {
         allowed[name] = [true]
         let deadline = Monotonic.now + 2
         while !requested.withLock({ $0.contains(id) }), Monotonic.now < deadline { usleep(1_000) }
-        let finish = client.call("FinishFetch", [.uint64(id), .uint32(UInt32.random(in: 1...3, using: &rng))])
+        let finish = client.result("FinishFetch", [.uint64(id), .uint32(UInt32.random(in: 1...3, using: &rng))])
         switch finish {
         case .success:
             outcomes.add("acknowledged")
@@ -282,12 +282,12 @@ final class KillWorker: @unchecked Sendable {
     /// After a restart: the daemon's view matches, and every acknowledged
     /// FinishFetch stays finished.
     func verifyAfterRestart(cycle: Int) {
-        switch client.tasks() {
+        switch Result { () throws(DBusError) in try client.tasks() } {
         case .success(let tasks): verify(present: Set(tasks.keys), source: "GetRegisteredTasks after restart \(cycle)", resolve: true)
         case .failure(let error): problems.add("GetRegisteredTasks failed after a restart", example: "\(error)")
         }
         for id in finished {
-            if case .success = client.call("FinishFetch", [.uint64(id), .uint32(1)]) {
+            if case .success = client.result("FinishFetch", [.uint64(id), .uint32(1)]) {
                 problems.add("an acknowledged FinishFetch was lost (the fetch was open again)", example: "request \(id) after restart \(cycle)")
             }
         }

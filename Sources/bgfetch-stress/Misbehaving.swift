@@ -26,18 +26,18 @@ struct Misbehaving {
 
         // The well-behaved app: answers each fetch at once.
         let arrivals = Mutex<[Double]>([])
-        let good = try StressClient(address: bus.address, name: "org.stress.good", label: "good") { message in
+        let good = try ServiceClient(address: bus.address, name: "org.stress.good", threadName: "good") { message in
             guard message.member == "FetchRequested", let id = message.arguments.last?.uint64Value else { return }
             arrivals.withLock { $0.append(Monotonic.now) }
-            if let finish = try? StressClient.message("FinishFetch", [.uint64(id), .uint32(2)]) {
+            if let finish = try? ServiceClient.message("FinishFetch", [.uint64(id), .uint32(2)]) {
                 goodFinish(finish)
             }
         }
         defer { good.close() }
         goodFinishClient.withLock { $0 = good }
-        let probe = try StressClient(address: bus.address, name: "org.stress.probe", label: "probe")
+        let probe = try ServiceClient(address: bus.address, name: "org.stress.probe", threadName: "probe")
         defer { probe.close() }
-        _ = probe.call("GetStatus")
+        _ = probe.result("GetStatus")
         let baseline = daemon.stats
         report.progress("daemon up (\(baseline?.description ?? "?")); starting \(settings.appModes.count * processesPerMode * appsPerProcess) misbehaving apps in \(settings.appModes.count * processesPerMode) processes for \(Int(duration)) s")
 
@@ -61,9 +61,9 @@ struct Misbehaving {
         let appCount = children.count * appsPerProcess
 
         // The good app's task, registered once the apps are coming.
-        let registered = good.call("RegisterTask", [.string("good"), .options(interval: 1)])
+        let registered = good.result("RegisterTask", [.string("good"), .vardict(.options(interval: 1))])
         report.check((try? registered.get()) != nil, "the well-behaved app registers", "\(registered)")
-        _ = good.call("TriggerFetch", [.string("good")])
+        _ = good.result("TriggerFetch", [.string("good")])
 
         // Measure GetStatus round trips while it all goes on.
         let cpuStart = (daemon: daemon.pid.flatMap(ProcStats.cpuSeconds) ?? 0, bus: ProcStats.cpuSeconds(bus.servingPID) ?? 0)
@@ -86,13 +86,13 @@ struct Misbehaving {
         var lastStats = start, lastContinue = start, lastProgress = start
         while Monotonic.now - start < duration {
             let t0 = Monotonic.now
-            let result = probe.call("GetStatus", timeout: 25_000)
+            let result = probe.result("GetStatus", timeout: 25_000)
             let t1 = Monotonic.now
             switch result {
             case .success: latencies.append((t1 - t0) * 1000)
             case .failure(let error): statusFailures.add(error.name, example: error.message)
             }
-            if let ms = roundTrip(try? StressClient.message("Ping", [], interface: "org.freedesktop.DBus.Peer")) {
+            if let ms = roundTrip(try? ServiceClient.message("Ping", [], interface: "org.freedesktop.DBus.Peer")) {
                 pingLatencies.append(ms)
             }
             if let ms = roundTrip(try? Message.busDriverCall("GetId")) { busLatencies.append(ms) }
@@ -180,7 +180,7 @@ struct Misbehaving {
         var leftover = -1
         let cleanDeadline = Monotonic.now + 20
         while Monotonic.now < cleanDeadline {
-            if case .success(let values) = probe.call("ListTasks", interface: StressClient.manager) {
+            if case .success(let values) = probe.result("ListTasks", interface: ServiceClient.manager) {
                 leftover = (values.first?.arrayValue ?? []).filter {
                     ($0.structValue?.first?.stringValue ?? "").hasPrefix("org.stress.bad.")
                 }.count
@@ -210,7 +210,7 @@ struct Misbehaving {
 }
 
 /// The well-behaved app answers from its connection's thread, without waiting.
-private let goodFinishClient = Mutex<StressClient?>(nil)
+private let goodFinishClient = Mutex<ServiceClient?>(nil)
 private func goodFinish(_ message: Message) {
     guard let client = goodFinishClient.withLock({ $0 }) else { return }
     client.callAsync(message) { _ in }

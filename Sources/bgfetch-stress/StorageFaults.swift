@@ -26,7 +26,7 @@ struct StorageFaults {
         let bus = try PrivateBus(settings)
         let daemon = try DaemonUnderTest.started(on: bus, settings, stateDirectory: mountPoint + "/state")
         defer { daemon.stop() }
-        let client = try StressClient(address: bus.address, name: "org.stress.storage", label: "storage")
+        let client = try ServiceClient(address: bus.address, name: "org.stress.storage", threadName: "storage")
         defer { client.close() }
 
         try diskFull(daemon, client, mountPoint)
@@ -36,9 +36,9 @@ struct StorageFaults {
 
     // MARK: Disk full
 
-    private func diskFull(_ daemon: DaemonUnderTest, _ client: StressClient, _ mountPoint: String) throws {
+    private func diskFull(_ daemon: DaemonUnderTest, _ client: ServiceClient, _ mountPoint: String) throws {
         var acked: Set<String> = []
-        for i in 0..<5 where (try? client.call("RegisterTask", [.string("keep\(i)"), .options(stopOnTerminate: false)]).get()) != nil {
+        for i in 0..<5 where (try? client.result("RegisterTask", [.string("keep\(i)"), .vardict(.options(stopOnTerminate: false))]).get()) != nil {
             acked.insert("keep\(i)")
         }
         report.check(acked.count == 5, "tasks register while there is space", "\(acked.count) of 5")
@@ -53,7 +53,7 @@ struct StorageFaults {
         while refusal == nil, attempts < 60 {
             let name = "full\(attempts)"
             attempts += 1
-            switch client.call("RegisterTask", [.string(name), .options(stopOnTerminate: false)]) {
+            switch client.result("RegisterTask", [.string(name), .vardict(.options(stopOnTerminate: false))]) {
             case .success: acked.insert(name)
             case .failure(let error): refusal = error
             }
@@ -65,12 +65,12 @@ struct StorageFaults {
         report.figure("disk full refusal", refusal.map { "\($0.name): \($0.message)" } ?? "none")
 
         // Other changes on the full disk: refused or done, never half done.
-        switch client.call("UnregisterTask", [.string("keep0")]) {
+        switch client.result("UnregisterTask", [.string("keep0")]) {
         case .success: acked.remove("keep0")
         case .failure(let error): report.check(error.name == DBusError.Name.failed, "UnregisterTask on a full disk is refused with Failed", "\(error)")
         }
-        _ = client.call("SetMinimumInterval", [.uint32(120)])
-        let status = client.call("GetStatus")
+        _ = client.result("SetMinimumInterval", [.uint32(120)])
+        let status = client.result("GetStatus")
         report.check((try? status.get()) != nil, "reads still work on a full disk", "\(status)")
         checkTasks(client, acked, "on the full disk")
 
@@ -88,7 +88,7 @@ struct StorageFaults {
         // Space returns: changes work again.
         unlink(filler)
         if !daemon.isAlive { try daemon.start() }
-        let again = client.call("RegisterTask", [.string("after"), .options(stopOnTerminate: false)])
+        let again = client.result("RegisterTask", [.string("after"), .vardict(.options(stopOnTerminate: false))])
         report.check((try? again.get()) != nil, "RegisterTask works again when space returns", "\(again)")
         if (try? again.get()) != nil { acked.insert("after") }
         checkTasks(client, acked, "after space returned")
@@ -118,7 +118,7 @@ struct StorageFaults {
 
     // MARK: Damaged files at start
 
-    private func truncated(_ daemon: DaemonUnderTest, _ client: StressClient) throws {
+    private func truncated(_ daemon: DaemonUnderTest, _ client: ServiceClient) throws {
         let cuts: [(label: String, cut: (Int) -> Int, occupied: Bool)] = [
             ("to half its size", { $0 / 2 }, false),
             ("to its first 100 bytes", { _ in 100 }, false),
@@ -128,7 +128,7 @@ struct StorageFaults {
         for (index, variant) in cuts.enumerated() {
             if index > 0 { usleep(1_100_000) }  // a new second: each move gets a name of its own
             if !daemon.isAlive { try daemon.start() }
-            _ = client.call("RegisterTask", [.string("before-truncation"), .options(stopOnTerminate: false)])
+            _ = client.result("RegisterTask", [.string("before-truncation"), .vardict(.options(stopOnTerminate: false))])
             daemon.stop()
             try SQLiteCheck.checkpoint(daemon.databasePath)
             let size = (try? FileManager.default.attributesOfItem(atPath: daemon.databasePath)[.size] as? Int) ?? 0
@@ -155,7 +155,7 @@ struct StorageFaults {
             report.check(!moved.isEmpty, "a database truncated \(variant.label) is moved aside", "files: \(corruptFiles(daemon).sorted())")
             let log = String(daemon.log.dropFirst(logBefore))
             report.check(log.contains("damaged") || log.contains("corrupt"), "the move is logged", String(log.prefix(500)))
-            let tasks = client.tasks()
+            let tasks = Result { () throws(DBusError) in try client.tasks() }
             report.check((try? tasks.get()) != nil, "the daemon serves after the truncation \(variant.label)", "\(tasks)")
             report.figure("truncated \(variant.label)", "\(size) → \(newSize) bytes; moved aside as \(moved.sorted().joined(separator: ", "))")
         }
@@ -165,9 +165,9 @@ struct StorageFaults {
         Set(((try? FileManager.default.contentsOfDirectory(atPath: daemon.stateDirectory)) ?? []).filter { $0.contains(".corrupt-") })
     }
 
-    private func deletedWAL(_ daemon: DaemonUnderTest, _ client: StressClient) throws {
+    private func deletedWAL(_ daemon: DaemonUnderTest, _ client: ServiceClient) throws {
         if !daemon.isAlive { try daemon.start() }
-        for i in 0..<5 { _ = client.call("RegisterTask", [.string("wal\(i)"), .options(stopOnTerminate: false)]) }
+        for i in 0..<5 { _ = client.result("RegisterTask", [.string("wal\(i)"), .vardict(.options(stopOnTerminate: false))]) }
         daemon.kill9()
         let asideBefore = corruptFiles(daemon)
         let wal = daemon.databasePath + "-wal"
@@ -180,7 +180,7 @@ struct StorageFaults {
             report.check(false, "the daemon starts after its WAL was deleted", "\(error)")
             return
         }
-        let tasks = client.tasks()
+        let tasks = Result { () throws(DBusError) in try client.tasks() }
         report.check((try? tasks.get()) != nil, "the daemon serves after its WAL was deleted", "\(tasks)")
         daemon.kill9()
         if let snapshot = try? SQLiteCheck.snapshot(of: daemon.databasePath) {
@@ -193,8 +193,8 @@ struct StorageFaults {
 
     // MARK: Checks
 
-    private func checkTasks(_ client: StressClient, _ expected: Set<String>, _ when: String) {
-        switch client.tasks() {
+    private func checkTasks(_ client: ServiceClient, _ expected: Set<String>, _ when: String) {
+        switch Result { () throws(DBusError) in try client.tasks() } {
         case .success(let tasks):
             report.check(Set(tasks.keys) == expected, "the tasks are exactly the acknowledged ones \(when)",
                 "missing \(expected.subtracting(tasks.keys).sorted()), extra \(Set(tasks.keys).subtracting(expected).sorted())")

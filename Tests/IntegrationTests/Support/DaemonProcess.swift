@@ -1,77 +1,51 @@
-import BackgroundFetchContract
-import DBus
 import Foundation
 import TestKit
 
-/// The real `bgfetchd`, started on a test bus with its own state directory.
-final class DaemonProcess: @unchecked Sendable {
+/// The real `bgfetchd` on a test bus (TestKit's ``DaemonUnderTest``), with
+/// the tests' paths as URLs and stops that must release the name.
+final class DaemonProcess: Sendable {
     let bus: TestBus
-    let stateDirectory: URL
-    let bootIDFile: URL
-    let logFile: URL
-    private(set) var process: ChildProcess?
-    var extraArguments: [String]
-    /// Serve the bus as `--system` (found through DBUS_SYSTEM_BUS_ADDRESS) rather than `--address`.
-    var asSystemBus = false
+    let daemon: DaemonUnderTest
 
     init(bus: TestBus, arguments: [String] = [], stateDirectory: URL? = nil) throws {
         self.bus = bus
-        self.stateDirectory = stateDirectory ?? bus.directory.appendingPathComponent("state")
-        bootIDFile = bus.directory.appendingPathComponent("boot_id")
-        logFile = bus.directory.appendingPathComponent("bgfetchd.log")
-        extraArguments = arguments
-        if !FileManager.default.fileExists(atPath: bootIDFile.path) { try setBootID("boot-1") }
+        daemon = try DaemonUnderTest(
+            executable: Paths.bgfetchd, address: bus.address, directory: bus.directory.path, arguments: arguments,
+            stateDirectory: stateDirectory?.path, logLevel: "debug")
     }
 
-    func setBootID(_ id: String) throws {
-        try (id + "\n").write(to: bootIDFile, atomically: true, encoding: .utf8)
+    var stateDirectory: URL { URL(fileURLWithPath: daemon.stateDirectory) }
+    var bootIDFile: URL { URL(fileURLWithPath: daemon.bootIDFile) }
+    var logFile: URL { URL(fileURLWithPath: daemon.logFile) }
+    var process: ChildProcess? { daemon.process }
+    var pid: Int32? { daemon.pid }
+    var log: String { daemon.log }
+    var arguments: [String] { daemon.arguments }
+    var extraArguments: [String] {
+        get { daemon.extraArguments }
+        set { daemon.extraArguments = newValue }
+    }
+    var asSystemBus: Bool {
+        get { daemon.asSystemBus }
+        set { daemon.asSystemBus = newValue }
     }
 
-    var arguments: [String] {
-        (asSystemBus ? ["--system"] : ["--address", bus.address]) + ["--state-dir", stateDirectory.path, "--boot-id-file", bootIDFile.path, "--log-level", "debug"]
-            + extraArguments
-    }
+    func setBootID(_ id: String) throws { try daemon.setBootID(id) }
 
     /// Starts it and waits until it owns its name.
     @discardableResult
     func start() throws -> Self {
-        var environment = ProcessInfo.processInfo.environment
-        if asSystemBus { environment["DBUS_SYSTEM_BUS_ADDRESS"] = bus.address }
-        process = try ChildProcess(Paths.bgfetchd, arguments, environment: environment, stdout: logFile.path, stderr: logFile.path)
-        try waitForName(owned: true)
+        try daemon.start(timeout: 15)
         return self
     }
 
-    /// Stops it with `signal` (SIGTERM: clean; SIGKILL: a crash) and waits for it.
+    /// Stops it with `signal` (SIGTERM: clean; SIGKILL: a crash), waits for
+    /// it, and fails unless the bus saw its name go.
     @discardableResult
     func stop(signal: Int32 = SIGTERM) throws -> Int32 {
-        guard let process else { return 0 }
-        process.signal(signal)
-        let status = process.wait(timeout: 10)
-        process.terminate()
-        self.process = nil
-        try waitForName(owned: false)
+        guard daemon.process != nil else { return 0 }
+        let status = daemon.stop(signal: signal)
+        if daemon.nameOwned { throw TestError("bgfetchd did not release its name:\n\(log)") }
         return status ?? -1
     }
-
-    var pid: Int32? { process?.pid }
-
-    var log: String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
-
-    private func waitForName(owned: Bool) throws {
-        let client = try bus.connect()
-        defer { client.close() }
-        let deadline = Date().addingTimeInterval(15)
-        while Date() < deadline {
-            let has = (try? client.callBus("NameHasOwner", [.string(Wire.busName)]).first?.boolValue) ?? false
-            if has == owned { return }
-            if owned, let process, !process.isRunning {
-                throw TestError("bgfetchd exited with \(process.exitCode ?? -1):\n\(log)")
-            }
-            usleep(10_000)
-        }
-        throw TestError("bgfetchd did not \(owned ? "take" : "release") its name:\n\(log)")
-    }
-
-    deinit { process?.terminate() }
 }

@@ -1,0 +1,115 @@
+import BackgroundFetchContract
+import DBus
+import Foundation
+import Glibc
+
+/// The real `bgfetchd` under test: started, stopped, killed and restarted
+/// on one bus with one state directory. The one daemon driver of the tests
+/// and the stress suite.
+///
+/// `@unchecked Sendable`: a harness object (not loop-confined) driven by one
+/// test at a time; its process handle is replaced only by start and stop.
+public final class DaemonUnderTest: @unchecked Sendable {
+    public let executable: String
+    public let address: String
+    public let stateDirectory: String
+    public let logFile: String
+    public let bootIDFile: String
+    public var extraArguments: [String]
+    public var logLevel: String
+    /// Serve the bus as `--system` (found through DBUS_SYSTEM_BUS_ADDRESS) rather than `--address`.
+    public var asSystemBus = false
+    public private(set) var process: ChildProcess?
+    /// How many times it was started.
+    public private(set) var starts = 0
+    private let control: BusConnection
+
+    /// A daemon for the bus at `address`, keeping its boot id file and log
+    /// in `directory` and its state in `stateDirectory` (default: `directory/state`).
+    public init(
+        executable: String, address: String, directory: String, arguments: [String] = [], stateDirectory: String? = nil,
+        bootID: String = "boot-1", logLevel: String = "info"
+    ) throws {
+        self.executable = executable
+        self.address = address
+        self.stateDirectory = stateDirectory ?? directory + "/state"
+        logFile = directory + "/bgfetchd.log"
+        bootIDFile = directory + "/boot_id"
+        extraArguments = arguments
+        self.logLevel = logLevel
+        control = try BusConnection.connect(.address(address), threadName: "daemon-control")
+        if !FileManager.default.fileExists(atPath: bootIDFile) { try setBootID(bootID) }
+    }
+
+    deinit {
+        process?.terminate()
+        control.close()
+    }
+
+    public func setBootID(_ id: String) throws {
+        try (id + "\n").write(toFile: bootIDFile, atomically: true, encoding: .utf8)
+    }
+
+    public var arguments: [String] {
+        (asSystemBus ? ["--system"] : ["--address", address])
+            + ["--state-dir", stateDirectory, "--boot-id-file", bootIDFile, "--log-level", logLevel] + extraArguments
+    }
+
+    public var pid: pid_t? { process?.pid }
+    public var isAlive: Bool { process?.isRunning ?? false }
+    public var stats: ProcStats? { pid.flatMap(ProcStats.of) }
+    public var log: String { (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "" }
+    public var databasePath: String { stateDirectory + "/bgfetch.db" }
+
+    public func logTail(_ lines: Int = 4) -> String {
+        log.split(separator: "\n").suffix(lines).joined(separator: "\n")
+    }
+
+    /// Starts it and waits until it owns its name.
+    public func start(timeout: Double = 20) throws {
+        try launch()
+        try waitUntilServing(timeout: timeout)
+    }
+
+    /// Starts it without waiting.
+    public func launch() throws {
+        var environment = ProcessInfo.processInfo.environment
+        if asSystemBus { environment["DBUS_SYSTEM_BUS_ADDRESS"] = address }
+        // For a --sanitize=address build: a small quarantine, so RSS measures the daemon, not ASan.
+        if environment["ASAN_OPTIONS"] == nil { environment["ASAN_OPTIONS"] = "quarantine_size_mb=16" }
+        process = try ChildProcess(executable, arguments, environment: environment, stdout: logFile, stderr: logFile)
+        starts += 1
+    }
+
+    /// Waits until it owns its name; throws if it exits first.
+    public func waitUntilServing(timeout: Double = 20) throws {
+        guard let child = process else { throw ChildProcessError("bgfetchd is not running") }
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if nameOwned { return }
+            if !child.isRunning { throw ChildProcessError("bgfetchd exited with \(child.exitCode ?? -1); log tail:\n\(logTail())") }
+            usleep(2_000)
+        }
+        throw ChildProcessError("bgfetchd did not take its name within \(timeout) s; log tail:\n\(logTail())")
+    }
+
+    public var nameOwned: Bool {
+        (try? control.callBus("NameHasOwner", [.string(Wire.busName)]).first?.boolValue) ?? false
+    }
+
+    /// Stops it with `signal` (SIGTERM: clean; SIGKILL: a crash), reaps it and
+    /// waits until the bus has seen its name go; returns its exit status.
+    @discardableResult
+    public func stop(signal: Int32 = SIGTERM) -> Int32? {
+        guard let process else { return nil }
+        process.signal(signal)
+        let code = process.wait(timeout: 15)
+        process.terminate()
+        self.process = nil
+        let deadline = Date().addingTimeInterval(10)
+        while nameOwned, Date() < deadline { usleep(2_000) }
+        return code
+    }
+
+    public func kill9() { stop(signal: SIGKILL) }
+}
