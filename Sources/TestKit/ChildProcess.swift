@@ -55,7 +55,7 @@ public final class ChildProcess: @unchecked Sendable {
         }
         var pid: pid_t = 0
         let rc = posix_spawn(&pid, executable, &actions, &attributes, &cArgv, &cEnv)
-        guard rc == 0 else { throw ChildProcessError("cannot start \(executable): \(String(cString: strerror(rc)))") }
+        guard rc == 0 else { throw HarnessError("cannot start \(executable): \(String(cString: strerror(rc)))") }
         self.pid = pid
     }
 
@@ -113,7 +113,3 @@ public final class ChildProcess: @unchecked Sendable {
 
 /// Why a child process, or what it needs (a socket, a mount namespace), could
 /// not be made; the description says what and why.
-public struct ChildProcessError: Error, CustomStringConvertible {
-    public let description: String
-    public init(_ description: String) { self.description = description }
-}

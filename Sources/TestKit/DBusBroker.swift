@@ -26,7 +26,7 @@ public enum DBusBroker {
         environment: [String: String]? = nil, timeout: TimeInterval = 10, isReady: (_ address: String) -> Bool
     ) throws -> ChildProcess {
         guard isInstalled else {
-            throw ChildProcessError("dbus-broker is not installed (\(launcher) and \(broker); Debian package dbus-broker)")
+            throw HarnessError("dbus-broker is not installed (\(launcher) and \(broker); Debian package dbus-broker)")
         }
         try BrokerNamespace.prepare()
         let listener = try UnixSocket.listening(at: socket)
@@ -44,7 +44,7 @@ public enum DBusBroker {
             guard Date() < deadline, process.isRunning else {
                 process.terminate()
                 let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-                throw ChildProcessError("dbus-broker did not start (exit \(process.exitCode.map(String.init) ?? "-")):\n\(output)")
+                throw HarnessError("dbus-broker did not start (exit \(process.exitCode.map(String.init) ?? "-")):\n\(output)")
             }
             usleep(10_000)
         }
@@ -60,36 +60,36 @@ public enum BrokerNamespace {
     public static let journalSocket = "/run/systemd/journal/socket"
 
     /// Done on first use; the same outcome for every call after that.
-    private static let prepared: Result<Void, ChildProcessError> = Result { () throws(ChildProcessError) in try make() }
+    private static let prepared: Result<Void, HarnessError> = Result { () throws(HarnessError) in try make() }
 
     /// Makes the namespace ready (once per process; later calls repeat the
     /// first outcome). Throws unless this process has a mount namespace of
     /// its own, so it never touches the host's /run.
-    public static func prepare() throws(ChildProcessError) { try prepared.get() }
+    public static func prepare() throws(HarnessError) { try prepared.get() }
 
-    private static func make() throws(ChildProcessError) {
+    private static func make() throws(HarnessError) {
         try requireOwnMountNamespace()
         // Our mounts must not travel back to the namespace we came from,
         // whatever propagation `unshare` was given.
         guard mount("none", "/", nil, UInt(MS_REC | MS_PRIVATE), nil) == 0 else {
-            throw ChildProcessError("cannot make the mounts of this namespace private: \(String(cString: strerror(errno)))")
+            throw HarnessError("cannot make the mounts of this namespace private: \(String(cString: strerror(errno)))")
         }
         // The smallest existing folder that holds the socket gets the tmpfs:
         // the journal's own folder on a systemd machine, else /run/systemd,
         // else /run.
         let candidates = ["/run/systemd/journal", "/run/systemd", "/run"]
-        guard let target = candidates.first(where: { isDirectory($0) }) else { throw ChildProcessError("/run does not exist") }
+        guard let target = candidates.first(where: { isDirectory($0) }) else { throw HarnessError("/run does not exist") }
         guard mount("tmpfs", target, "tmpfs", 0, "size=1m,mode=0755") == 0 else {
-            throw ChildProcessError("cannot mount a tmpfs on \(target): \(String(cString: strerror(errno)))")
+            throw HarnessError("cannot mount a tmpfs on \(target): \(String(cString: strerror(errno)))")
         }
         do {
             try FileManager.default.createDirectory(atPath: "/run/systemd/journal", withIntermediateDirectories: true)
         } catch {
-            throw ChildProcessError("cannot create /run/systemd/journal on the tmpfs: \(error)")
+            throw HarnessError("cannot create /run/systemd/journal on the tmpfs: \(error)")
         }
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0, UnixSocket.bind(fd, journalSocket) == 0 else {
-            throw ChildProcessError("cannot bind \(journalSocket): \(String(cString: strerror(errno)))")
+            throw HarnessError("cannot bind \(journalSocket): \(String(cString: strerror(errno)))")
         }
         // Swallow what the launchers log, so they never block on a full socket.
         let drain = Thread {
@@ -106,12 +106,12 @@ public enum BrokerNamespace {
     /// Throws unless this process runs in a mount namespace of its own: it
     /// differs from pid 1's, or (where pid 1's cannot be read, as in some
     /// containers) from an ancestor's.
-    private static func requireOwnMountNamespace() throws(ChildProcessError) {
+    private static func requireOwnMountNamespace() throws(HarnessError) {
         let advice = "run it as root under `unshare -m --propagation private`"
-        guard let own = mountNamespace(of: "self") else { throw ChildProcessError("cannot read /proc/self/ns/mnt; \(advice)") }
+        guard let own = mountNamespace(of: "self") else { throw HarnessError("cannot read /proc/self/ns/mnt; \(advice)") }
         if let initial = mountNamespace(of: "1") {
             guard own != initial else {
-                throw ChildProcessError("dbus-broker needs a journal socket under /run, and this process shares the host's mount namespace, so it will not touch /run; \(advice)")
+                throw HarnessError("dbus-broker needs a journal socket under /run, and this process shares the host's mount namespace, so it will not touch /run; \(advice)")
             }
             return
         }
@@ -120,7 +120,7 @@ public enum BrokerNamespace {
             if let theirs = mountNamespace(of: String(pid)), theirs != own { return }
             pid = parent(of: pid) ?? 0
         }
-        throw ChildProcessError("cannot tell whether this process has a mount namespace of its own (pid 1's cannot be read and every ancestor shares ours), so it will not touch /run; \(advice)")
+        throw HarnessError("cannot tell whether this process has a mount namespace of its own (pid 1's cannot be read and every ancestor shares ours), so it will not touch /run; \(advice)")
     }
 
     private static func mountNamespace(of process: String) -> String? {

@@ -22,7 +22,7 @@ public enum DBusDaemon {
             guard Date() < deadline, process.isRunning else {
                 process.terminate()
                 let output = log.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) } ?? ""
-                throw ChildProcessError("dbus-daemon did not start (exit \(process.exitCode.map(String.init) ?? "-")):\n\(output)")
+                throw HarnessError("dbus-daemon did not start (exit \(process.exitCode.map(String.init) ?? "-")):\n\(output)")
             }
             usleep(5_000)
         }

@@ -83,14 +83,14 @@ public final class DaemonUnderTest: @unchecked Sendable {
 
     /// Waits until it owns its name; throws if it exits first.
     public func waitUntilServing(timeout: Double = 20) throws {
-        guard let child = process else { throw ChildProcessError("bgfetchd is not running") }
+        guard let child = process else { throw HarnessError("bgfetchd is not running") }
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if nameOwned { return }
-            if !child.isRunning { throw ChildProcessError("bgfetchd exited with \(child.exitCode ?? -1); log tail:\n\(logTail())") }
+            if !child.isRunning { throw HarnessError("bgfetchd exited with \(child.exitCode ?? -1); log tail:\n\(logTail())") }
             usleep(2_000)
         }
-        throw ChildProcessError("bgfetchd did not take its name within \(timeout) s; log tail:\n\(logTail())")
+        throw HarnessError("bgfetchd did not take its name within \(timeout) s; log tail:\n\(logTail())")
     }
 
     public var nameOwned: Bool {

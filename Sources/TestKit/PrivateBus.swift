@@ -107,7 +107,7 @@ public final class PrivateBus: Sendable {
     public static func makeTemporaryDirectory(_ prefix: String) throws -> String {
         var template = Array((NSTemporaryDirectory() + "\(prefix)-XXXXXX").utf8CString)
         let made = template.withUnsafeMutableBufferPointer { buffer in mkdtemp(buffer.baseAddress!).map { String(cString: $0) } }
-        guard let made else { throw ChildProcessError("cannot make a temporary folder: \(String(cString: strerror(errno)))") }
+        guard let made else { throw HarnessError("cannot make a temporary folder: \(String(cString: strerror(errno)))") }
         return made
     }
 }

@@ -40,7 +40,7 @@ public final class ServiceClient: Sendable {
         appID = name
         if let name {
             let result = try connection.requestName(name)
-            guard result == .primaryOwner || result == .alreadyOwner else { throw ChildProcessError("the name \(name) is taken") }
+            guard result == .primaryOwner || result == .alreadyOwner else { throw HarnessError("the name \(name) is taken") }
         }
         guard subscription != .none else { return }
         connection.setMessageHandler { [received] message in
@@ -149,7 +149,7 @@ public final class ServiceClient: Sendable {
             if matching.count >= count { return matching[count - 1] }
             usleep(5_000)
         }
-        throw ChildProcessError("no \(member) signal #\(count) within \(timeout) s")
+        throw HarnessError("no \(member) signal #\(count) within \(timeout) s")
     }
 }
 

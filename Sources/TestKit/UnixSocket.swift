@@ -5,14 +5,14 @@ public enum UnixSocket {
     /// A listening stream socket at `path` (replacing a stale one), close-on-exec
     /// so only the child it is handed to keeps it. Anyone may connect, as to
     /// dbus-daemon's sockets: the bus's own policy decides who gets in.
-    public static func listening(at path: String) throws(ChildProcessError) -> Int32 {
+    public static func listening(at path: String) throws(HarnessError) -> Int32 {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw ChildProcessError("socket: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw HarnessError("socket: \(String(cString: strerror(errno)))") }
         unlink(path)
         guard bind(fd, path) == 0, chmod(path, 0o777) == 0, listen(fd, 256) == 0 else {
             let reason = String(cString: strerror(errno))
             close(fd)
-            throw ChildProcessError("cannot listen at \(path): \(reason)")
+            throw HarnessError("cannot listen at \(path): \(reason)")
         }
         return fd
     }

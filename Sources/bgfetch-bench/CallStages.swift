@@ -23,7 +23,7 @@ enum CallStages {
     /// iterations, Ping first on odd ones) so that drift on a noisy machine
     /// hits both alike. Microseconds. The C client blocks the calling
     /// thread, which is the bench's own, not a loop's.
-    static func roundTrips(address: String, count: Int) throws(BenchError) -> (getStatus: Sample, ping: Sample) {
+    static func roundTrips(address: String, count: Int) throws(HarnessError) -> (getStatus: Sample, ping: Sample) {
         let client = try CClient(address: address)
         defer { client.close() }
         // Warm up: the daemon resolves the caller on its first call.
@@ -49,7 +49,7 @@ enum CallStages {
     /// each reply lets the next call out.
     static func throughput(
         address: String, daemonPID: Int32, total: Int, inFlight: Int, calling call: Call
-    ) throws(BenchError) -> Throughput {
+    ) throws(HarnessError) -> Throughput {
         let client = try CClient(address: address)
         defer { client.close() }
         // Warm up the new connection: the caller's identity, then a short run.
@@ -78,10 +78,10 @@ private final class CClient {
     static let errorSize = 512
     let raw: OpaquePointer
 
-    init(address: String) throws(BenchError) {
+    init(address: String) throws(HarnessError) {
         var error = [CChar](repeating: 0, count: Self.errorSize)
         guard let raw = bench_client_open(address, Service.name, Service.path, Service.appInterface, &error, Self.errorSize) else {
-            throw BenchError("the C client cannot connect to \(address): \(Self.text(error))")
+            throw HarnessError("the C client cannot connect to \(address): \(Self.text(error))")
         }
         self.raw = raw
     }
@@ -94,15 +94,15 @@ private final class CClient {
     }
 
     /// Runs one of the C client's functions; a non-zero result throws its message.
-    func run(_ what: String, _ body: (OpaquePointer, UnsafeMutablePointer<CChar>) -> Int32) throws(BenchError) {
+    func run(_ what: String, _ body: (OpaquePointer, UnsafeMutablePointer<CChar>) -> Int32) throws(HarnessError) {
         var error = [CChar](repeating: 0, count: Self.errorSize)
-        guard body(raw, &error) == 0 else { throw BenchError("\(what): \(Self.text(error))") }
+        guard body(raw, &error) == 0 else { throw HarnessError("\(what): \(Self.text(error))") }
     }
 
-    func checkStatus() throws(BenchError) {
+    func checkStatus() throws(HarnessError) {
         var status: UInt32 = 0
         try run("GetStatus failed") { raw, error in bench_client_get_status(raw, &status, error, Self.errorSize) }
-        guard status == 3 else { throw BenchError("GetStatus answered \(status), not Available (3)") }
+        guard status == 3 else { throw HarnessError("GetStatus answered \(status), not Available (3)") }
     }
 
     /// Whether the headroom line was printed: once per run, for the first Ping measurement.

@@ -10,12 +10,12 @@ final class Child: @unchecked Sendable {
     var pid: pid_t { process.pid }
 
     /// Starts `executable`; its stdout and stderr are appended to `output`.
-    init(_ executable: String, _ arguments: [String], output: String) throws(BenchError) {
+    init(_ executable: String, _ arguments: [String], output: String) throws(HarnessError) {
         name = (executable as NSString).lastPathComponent
         do {
             process = try ChildProcess(executable, arguments, stdout: output, stderr: output)
         } catch {
-            throw BenchError("\(error)")
+            throw HarnessError("\(error)")
         }
     }
 

@@ -1,5 +1,6 @@
 import DBus
 import Foundation
+import TestKit
 import Synchronization
 
 /// Many tasks falling due at the same instant: how late their
@@ -31,7 +32,7 @@ enum DueStage {
     static let loneInterval: UInt32 = 5
     static let burstInterval: UInt32 = 3600
 
-    static func run(_ lab: Lab, template: String, count: Int, clients clientCount: Int, lead: Double) throws(BenchError) -> Outcome {
+    static func run(_ lab: Lab, template: String, count: Int, clients clientCount: Int, lead: Double) throws(HarnessError) -> Outcome {
         let folder = try RestoreStage.stateFolder(lab, "due", from: template)
         var clients: [BusConnection] = []
         defer { for client in clients { client.close() } }
@@ -49,7 +50,7 @@ enum DueStage {
             do {
                 try client.addMatch("type='signal',interface='\(Service.appInterface)',member='FetchRequested'")
             } catch {
-                throw BenchError("AddMatch failed: \(error)")
+                throw HarnessError("AddMatch failed: \(error)")
             }
         }
         // T0 for the lone task, T for the burst; the lone task's window
@@ -74,7 +75,7 @@ enum DueStage {
         let margin = Double(loneDue - Clock.unixMicros()) / 1e6
         guard margin > 0.2 else {
             try? daemon.stop()
-            throw BenchError("bgfetchd took its name only \(Format.fixed(margin, 2)) s before the first due time; raise the lead")
+            throw HarnessError("bgfetchd took its name only \(Format.fixed(margin, 2)) s before the first due time; raise the lead")
         }
         // Wait for every signal, at most 30 s after T.
         let giveUp = Clock.nanos() + UInt64((Double(due - Clock.unixMicros()) / 1e6 + 30) * 1e9)
@@ -85,7 +86,7 @@ enum DueStage {
         let burst = arrivals[0..<clientCount].flatMap { $0.times }
         let lone = arrivals[clientCount].times.first
         guard burst.count == count else {
-            throw BenchError("only \(burst.count) of \(count) FetchRequested signals arrived within 30 s of the due time")
+            throw HarnessError("only \(burst.count) of \(count) FetchRequested signals arrived within 30 s of the due time")
         }
         for recorder in arrivals { recorder.reset() }
         let busOnly = try busFloor(lab, to: Array(bindings[0..<clientCount]), count: count, arrivals: Array(arrivals[0..<clientCount]))
@@ -98,10 +99,10 @@ enum DueStage {
     /// go on its connection's thread as the daemon queues its burst.
     private static func busFloor(
         _ lab: Lab, to destinations: [String], count: Int, arrivals: [Arrivals]
-    ) throws(BenchError) -> Sample {
+    ) throws(HarnessError) -> Sample {
         let sender = try lab.bus.connect(thread: "bench-burst")
         defer { sender.close() }
-        let started = Handoff<Result<Int64, BenchError>>()
+        let started = Handoff<Result<Int64, HarnessError>>()
         sender.loop.execute {
             let start = Clock.unixMicros()
             do throws(DBusError) {
@@ -113,14 +114,14 @@ enum DueStage {
                 }
                 started.put(.success(start))
             } catch {
-                started.put(.failure(BenchError("cannot build a signal: \(error)")))
+                started.put(.failure(HarnessError("cannot build a signal: \(error)")))
             }
         }
         let start = try started.take().get()
         let giveUp = Clock.nanos() + 30_000_000_000
         while arrivals.reduce(0, { $0 + $1.count }) < count && Clock.nanos() < giveUp { Clock.sleep(seconds: 0.01) }
         let times = arrivals.flatMap(\.times)
-        guard times.count == count else { throw BenchError("only \(times.count) of \(count) signals from a plain client arrived") }
+        guard times.count == count else { throw HarnessError("only \(times.count) of \(count) signals from a plain client arrived") }
         return Sample(times.map { Double($0 - start) / 1000 })
     }
 }

@@ -12,7 +12,7 @@ enum IdleStage {
         var busyThreads: [String]
     }
 
-    static func run(_ lab: Lab, template: String, tasks: Int, apps: Int, settle: Double, seconds: Double) throws(BenchError) -> Outcome {
+    static func run(_ lab: Lab, template: String, tasks: Int, apps: Int, settle: Double, seconds: Double) throws(HarnessError) -> Outcome {
         let folder = try RestoreStage.stateFolder(lab, "idle", from: template)
         let now = Clock.unixMicros()
         try StateSeeder.seed(path: folder + "/" + RestoreStage.databaseName, count: tasks) { index in
@@ -26,7 +26,7 @@ enum IdleStage {
         Clock.sleep(seconds: seconds)
         let after = ProcStats.contextSwitches(daemon.pid)
         try daemon.stop()
-        guard !before.isEmpty, !after.isEmpty else { throw BenchError("cannot read /proc/\(daemon.pid)/task") }
+        guard !before.isEmpty, !after.isEmpty else { throw HarnessError("cannot read /proc/\(daemon.pid)/task") }
         var total = 0
         var busy: [String] = []
         for tid in Set(before.keys).union(after.keys).sorted() {

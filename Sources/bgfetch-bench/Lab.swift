@@ -27,7 +27,7 @@ final class Lab {
 
         """
 
-    init(directory: String, bgfetchd: String, dbusDaemon: String, busConfig: PrivateBus.Config) throws(BenchError) {
+    init(directory: String, bgfetchd: String, dbusDaemon: String, busConfig: PrivateBus.Config) throws(HarnessError) {
         self.directory = directory
         self.bgfetchd = bgfetchd
         configFile = directory + "/bgfetchd.conf"
@@ -38,27 +38,27 @@ final class Lab {
             try "bench-boot-1\n".write(toFile: bootIDFile, atomically: true, encoding: .utf8)
             try "bench-boot-2\n".write(toFile: nextBootIDFile, atomically: true, encoding: .utf8)
         } catch {
-            throw BenchError("cannot write to \(directory): \(error.localizedDescription)")
+            throw HarnessError("cannot write to \(directory): \(error.localizedDescription)")
         }
         do {
             bus = try PrivateBus(config: busConfig, in: directory, executable: dbusDaemon)
         } catch {
-            throw BenchError("\(error)")
+            throw HarnessError("\(error)")
         }
         watcher = try NameWatcher(bus: bus)
     }
 
     /// A new, empty folder under the work folder.
-    func folder(_ label: String) throws(BenchError) -> String {
+    func folder(_ label: String) throws(HarnessError) -> String {
         folders += 1
         let path = "\(directory)/\(folders)-\(label)"
-        guard mkdir(path, 0o755) == 0 else { throw BenchError("cannot create \(path): \(String(cString: strerror(errno)))") }
+        guard mkdir(path, 0o755) == 0 else { throw HarnessError("cannot create \(path): \(String(cString: strerror(errno)))") }
         return path
     }
 
     /// Starts bgfetchd on the private bus with its state in `stateDirectory`
     /// and waits until it owns its name.
-    func startDaemon(stateDirectory: String, newBoot: Bool = false, timeout: Double = 120) throws(BenchError) -> DaemonRun {
+    func startDaemon(stateDirectory: String, newBoot: Bool = false, timeout: Double = 120) throws(HarnessError) -> DaemonRun {
         let log = stateDirectory + "/bgfetchd.log"
         let arguments = [
             "--address", bus.address, "--state-dir", stateDirectory, "--config", configFile,
@@ -74,7 +74,7 @@ final class Lab {
         } catch {
             child.stop(SIGKILL)
             let tail = (try? String(contentsOfFile: log, encoding: .utf8))?.split(separator: "\n").suffix(3)
-            throw BenchError("\(error.description)\n\(tail?.joined(separator: "\n") ?? "")")
+            throw HarnessError("\(error.description)\n\(tail?.joined(separator: "\n") ?? "")")
         }
         return DaemonRun(lab: self, child: child, startSeconds: Double(owned &- started) / 1e9, log: log)
     }
@@ -103,10 +103,10 @@ final class DaemonRun {
     var pid: Int32 { child.pid }
 
     /// SIGTERM, then waits until it exited and the bus has let go of the name.
-    func stop() throws(BenchError) {
+    func stop() throws(HarnessError) {
         let code = child.stop(SIGTERM, timeout: 30)
         try lab.watcher.wait(owned: false, child: child, timeout: 10)
-        guard code == 0 else { throw BenchError("bgfetchd exited with \(code.map(String.init) ?? "no status") on SIGTERM; see \(log)") }
+        guard code == 0 else { throw HarnessError("bgfetchd exited with \(code.map(String.init) ?? "no status") on SIGTERM; see \(log)") }
     }
 
     deinit { child.stop(SIGKILL) }

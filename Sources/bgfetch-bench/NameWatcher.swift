@@ -16,7 +16,7 @@ final class NameWatcher: Sendable {
         let value = Mutex<(owner: String, changedAt: UInt64)>(("", 0))
     }
 
-    init(bus: PrivateBus) throws(BenchError) {
+    init(bus: PrivateBus) throws(HarnessError) {
         connection = try bus.connect(thread: "bench-watcher")
         let state = self.state
         connection.setMessageHandler { message in
@@ -34,11 +34,11 @@ final class NameWatcher: Sendable {
                 "type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='\(Service.name)'"
             )
             let owner = try connection.callBus("NameHasOwner", [.string(Service.name)]).first?.boolValue ?? false
-            if owner { throw BenchError("\(Service.name) is already owned on the private bus") }
-        } catch let error as BenchError {
+            if owner { throw HarnessError("\(Service.name) is already owned on the private bus") }
+        } catch let error as HarnessError {
             throw error
         } catch {
-            throw BenchError("cannot watch the service's name: \(error)")
+            throw HarnessError("cannot watch the service's name: \(error)")
         }
     }
 
@@ -46,16 +46,16 @@ final class NameWatcher: Sendable {
     /// or after `since` (monotonic ns) when given; returns when that change
     /// happened. Fails if `child` ends first or `timeout` passes.
     @discardableResult
-    func wait(owned: Bool, since: UInt64 = 0, child: Child?, timeout: Double) throws(BenchError) -> UInt64 {
+    func wait(owned: Bool, since: UInt64 = 0, child: Child?, timeout: Double) throws(HarnessError) -> UInt64 {
         let start = Clock.nanos()
         while true {
             let (owner, changedAt) = state.value.withLock { $0 }
             if owner.isEmpty != owned && changedAt >= since { return changedAt }
             if owned, let child, !child.isRunning {
-                throw BenchError("bgfetchd exited with \(child.exitCode ?? -1) before owning its name")
+                throw HarnessError("bgfetchd exited with \(child.exitCode ?? -1) before owning its name")
             }
             if Clock.seconds(since: start) > timeout {
-                throw BenchError("bgfetchd did not \(owned ? "take" : "release") its name within \(Int(timeout)) s")
+                throw HarnessError("bgfetchd did not \(owned ? "take" : "release") its name within \(Int(timeout)) s")
             }
             usleep(200)
         }

@@ -1,4 +1,5 @@
 import Foundation
+import TestKit
 import DBus
 
 /// Durable RegisterTask calls: each reply comes after the daemon's SQLite
@@ -18,7 +19,7 @@ enum RegisterStage {
     /// Every client registers new tasks (`t<firstIndex>`, ...; each client is
     /// its own app) back to back for `seconds`, all at once, each on its own
     /// connection's thread.
-    static func run(_ clients: [BusConnection], seconds: Double, firstIndex: Int) throws(BenchError) -> Outcome {
+    static func run(_ clients: [BusConnection], seconds: Double, firstIndex: Int) throws(HarnessError) -> Outcome {
         struct ClientRun: Sendable {
             var start: UInt64
             var end: UInt64
@@ -26,7 +27,7 @@ enum RegisterStage {
         }
         let deadline = Clock.nanos() + UInt64(seconds * 1e9)
         let handoffs = clients.map { connection in
-            let handoff = Handoff<Result<ClientRun, BenchError>>()
+            let handoff = Handoff<Result<ClientRun, HarnessError>>()
             Thread.detachNewThread {
                 var run = ClientRun(start: Clock.nanos(), end: 0, latencies: [])
                 var index = firstIndex
@@ -41,13 +42,13 @@ enum RegisterStage {
                     }
                     handoff.put(.success(run))
                 } catch {
-                    handoff.put(.failure(BenchError("RegisterTask #\(index) failed: \(error)")))
+                    handoff.put(.failure(HarnessError("RegisterTask #\(index) failed: \(error)")))
                 }
             }
             return handoff
         }
         var runs: [ClientRun] = []
-        var firstFailure: BenchError?
+        var firstFailure: HarnessError?
         for handoff in handoffs {
             switch handoff.take() {
             case .success(let run): runs.append(run)
@@ -58,7 +59,7 @@ enum RegisterStage {
         let calls = runs.reduce(0) { $0 + $1.latencies.count }
         let start = runs.map(\.start).min() ?? 0
         let end = runs.map(\.end).max() ?? 0
-        guard calls > 0, end > start else { throw BenchError("no RegisterTask call finished") }
+        guard calls > 0, end > start else { throw HarnessError("no RegisterTask call finished") }
         let tenths = runs.map { run in (run.latencies.count + 9) / 10 }
         return Outcome(
             callsPerSecond: Double(calls) / (Double(end - start) / 1e9), calls: calls,
@@ -69,14 +70,14 @@ enum RegisterStage {
 
     /// The distinct app ids that hold tasks, by the daemon's Manager.ListTasks:
     /// proof that each client was taken for its own app.
-    static func appCount(_ connection: BusConnection) throws(BenchError) -> (apps: Int, tasks: Int) {
+    static func appCount(_ connection: BusConnection) throws(HarnessError) -> (apps: Int, tasks: Int) {
         do {
             let reply = try connection.callBlocking(try Service.call("ListTasks", interface: Service.managerInterface))
             let items = reply.arguments.first?.arrayValue ?? []
             let apps = Set(items.compactMap { $0.structValue?.first?.stringValue })
             return (apps.count, items.count)
         } catch {
-            throw BenchError("ListTasks failed: \(error)")
+            throw HarnessError("ListTasks failed: \(error)")
         }
     }
 }

@@ -17,7 +17,7 @@ enum RestoreStage {
     /// Lets bgfetchd create its schema in a fresh folder, then measures a
     /// start on that empty state (the floor of any start). Returns the empty
     /// database, to be copied and seeded by later stages.
-    static func emptyState(_ lab: Lab, settle: Double) throws(BenchError) -> (database: String, start: Start) {
+    static func emptyState(_ lab: Lab, settle: Double) throws(HarnessError) -> (database: String, start: Start) {
         let folder = try lab.folder("empty")
         try lab.startDaemon(stateDirectory: folder).stop()
         let start = try measure(lab, folder: folder, settle: settle)
@@ -27,18 +27,18 @@ enum RestoreStage {
     }
 
     /// Copies `database` into a new state folder.
-    static func stateFolder(_ lab: Lab, _ label: String, from database: String) throws(BenchError) -> String {
+    static func stateFolder(_ lab: Lab, _ label: String, from database: String) throws(HarnessError) -> String {
         let folder = try lab.folder(label)
         do {
             try FileManager.default.copyItem(atPath: database, toPath: folder + "/" + databaseName)
         } catch {
-            throw BenchError("cannot copy \(database): \(error.localizedDescription)")
+            throw HarnessError("cannot copy \(database): \(error.localizedDescription)")
         }
         return folder
     }
 
     /// Folds the WAL into the database file, so that one file is the whole state.
-    static func checkpoint(_ database: String) throws(BenchError) {
+    static func checkpoint(_ database: String) throws(HarnessError) {
         let file = try SQLiteFile(path: database)
         try file.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         file.close()
@@ -51,7 +51,7 @@ enum RestoreStage {
     /// while its apps quit).
     static func seeded(
         _ lab: Lab, template: String, count: Int, perApp: Int, departedBindings: Bool
-    ) throws(BenchError) -> String {
+    ) throws(HarnessError) -> String {
         let folder = try stateFolder(lab, departedBindings ? "seed-departed" : "seed", from: template)
         let database = folder + "/" + databaseName
         let now = Clock.unixMicros()
@@ -68,12 +68,12 @@ enum RestoreStage {
 
     /// Starts bgfetchd on the state in `folder`, waits `settle` seconds,
     /// reads its memory and stops it.
-    static func measure(_ lab: Lab, folder: String, newBoot: Bool = false, settle: Double) throws(BenchError) -> Start {
+    static func measure(_ lab: Lab, folder: String, newBoot: Bool = false, settle: Double) throws(HarnessError) -> Start {
         let daemon = try lab.startDaemon(stateDirectory: folder, newBoot: newBoot, timeout: 300)
         Clock.sleep(seconds: settle)
         let memory = ProcStats.memory(daemon.pid)
         try daemon.stop()
-        guard let memory else { throw BenchError("cannot read /proc/\(daemon.pid)/status") }
+        guard let memory else { throw HarnessError("cannot read /proc/\(daemon.pid)/status") }
         return Start(seconds: daemon.startSeconds, peakKiB: memory.peakKiB, currentKiB: memory.currentKiB, log: daemon.log)
     }
 }

@@ -1,19 +1,20 @@
 import CSQLite
 import Foundation
+import TestKit
 
 /// One SQLite connection, just enough for seeding state and the raw floor.
 final class SQLiteFile {
     private var handle: OpaquePointer?
     let path: String
 
-    init(path: String) throws(BenchError) {
+    init(path: String) throws(HarnessError) {
         self.path = path
         let rc = sqlite3_open_v2(path, &handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nil)
         guard rc == SQLITE_OK else {
             let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "error \(rc)"
             sqlite3_close(handle)
             handle = nil
-            throw BenchError("cannot open \(path): \(message)")
+            throw HarnessError("cannot open \(path): \(message)")
         }
         sqlite3_busy_timeout(handle, 5000)
     }
@@ -28,23 +29,23 @@ final class SQLiteFile {
 
     private var lastError: String { handle.map { String(cString: sqlite3_errmsg($0)) } ?? "closed" }
 
-    func execute(_ sql: String) throws(BenchError) {
+    func execute(_ sql: String) throws(HarnessError) {
         guard sqlite3_exec(handle, sql, nil, nil, nil) == SQLITE_OK else {
-            throw BenchError("\(path): \(sql.prefix(40)): \(lastError)")
+            throw HarnessError("\(path): \(sql.prefix(40)): \(lastError)")
         }
     }
 
-    func integer(_ sql: String) throws(BenchError) -> Int64 {
+    func integer(_ sql: String) throws(HarnessError) -> Int64 {
         let statement = try prepare(sql)
         defer { sqlite3_finalize(statement) }
-        guard sqlite3_step(statement) == SQLITE_ROW else { throw BenchError("\(path): \(sql): \(lastError)") }
+        guard sqlite3_step(statement) == SQLITE_ROW else { throw HarnessError("\(path): \(sql): \(lastError)") }
         return sqlite3_column_int64(statement, 0)
     }
 
-    func prepare(_ sql: String) throws(BenchError) -> OpaquePointer {
+    func prepare(_ sql: String) throws(HarnessError) -> OpaquePointer {
         var statement: OpaquePointer?
         guard sqlite3_prepare_v2(handle, sql, -1, &statement, nil) == SQLITE_OK, let statement else {
-            throw BenchError("\(path): cannot prepare \(sql.prefix(40)): \(lastError)")
+            throw HarnessError("\(path): cannot prepare \(sql.prefix(40)): \(lastError)")
         }
         return statement
     }
@@ -56,7 +57,7 @@ final class SQLiteFile {
     }
 
     /// Binds `values` to `statement`, runs it to the end and resets it.
-    func run(_ statement: OpaquePointer, _ values: [Value]) throws(BenchError) {
+    func run(_ statement: OpaquePointer, _ values: [Value]) throws(HarnessError) {
         for (index, value) in values.enumerated() {
             let position = Int32(index + 1)
             switch value {
@@ -67,7 +68,7 @@ final class SQLiteFile {
         }
         let rc = sqlite3_step(statement)
         sqlite3_reset(statement)
-        guard rc == SQLITE_DONE else { throw BenchError("\(path): \(lastError)") }
+        guard rc == SQLITE_DONE else { throw HarnessError("\(path): \(lastError)") }
     }
 }
 
@@ -78,7 +79,7 @@ struct SQLiteFloor {
     private let insert: OpaquePointer
     private var next: Int64 = 0
 
-    init(directory: String) throws(BenchError) {
+    init(directory: String) throws(HarnessError) {
         database = try SQLiteFile(path: directory + "/floor.db")
         try database.execute("PRAGMA journal_mode=WAL")
         try database.execute("PRAGMA synchronous=FULL")
@@ -88,7 +89,7 @@ struct SQLiteFloor {
 
     /// Commits one row per transaction for `seconds`; commits per second,
     /// and this thread's CPU time per commit in microseconds.
-    mutating func commitsPerSecond(for seconds: Double) throws(BenchError) -> (rate: Double, commits: Int, cpuMicros: Double) {
+    mutating func commitsPerSecond(for seconds: Double) throws(HarnessError) -> (rate: Double, commits: Int, cpuMicros: Double) {
         let payload = String(repeating: "x", count: 120)
         let cpuStart = Clock.threadCPUNanos()
         let start = Clock.nanos()
@@ -122,12 +123,12 @@ enum StateSeeder {
 
     /// Adds `count` tasks made by `make` to the database at `path` (created by
     /// bgfetchd), in one transaction. Every task is `stopOnTerminate` false.
-    static func seed(path: String, count: Int, _ make: (Int) -> Task) throws(BenchError) {
+    static func seed(path: String, count: Int, _ make: (Int) -> Task) throws(HarnessError) {
         let database = try SQLiteFile(path: path)
         defer { database.close() }
         let version = try database.integer("PRAGMA user_version")
         guard version == schemaVersion else {
-            throw BenchError("\(path) has schema \(version); the bench writes schema \(schemaVersion): update StateSeeder")
+            throw HarnessError("\(path) has schema \(version); the bench writes schema \(schemaVersion): update StateSeeder")
         }
         let uid = Int64(getuid())
         let insert = try database.prepare(

@@ -33,17 +33,17 @@ enum Service {
 extension PrivateBus {
     /// A client connection; with `app`, it first owns that well-known name,
     /// which makes it that app (the bench runs outside any app scope).
-    func connect(app: String? = nil, thread: String = "bench-client") throws(BenchError) -> BusConnection {
+    func connect(app: String? = nil, thread: String = "bench-client") throws(HarnessError) -> BusConnection {
         let connection: BusConnection
         do {
             connection = try BusConnection.connect(.address(address), threadName: thread)
         } catch {
-            throw BenchError("cannot connect to the private bus: \(error)")
+            throw HarnessError("cannot connect to the private bus: \(error)")
         }
         if let app {
             let owned: BusConnection.NameRequestResult
-            do { owned = try connection.requestName(app) } catch { throw BenchError("cannot own \(app): \(error)") }
-            guard owned == .primaryOwner else { throw BenchError("the name \(app) is taken on the private bus") }
+            do { owned = try connection.requestName(app) } catch { throw HarnessError("cannot own \(app): \(error)") }
+            guard owned == .primaryOwner else { throw HarnessError("the name \(app) is taken on the private bus") }
         }
         return connection
     }

@@ -5,7 +5,7 @@ import DBus
 extension Stages {
     // MARK: RegisterTask
 
-    func registers(_ template: String) throws(BenchError) {
+    func registers(_ template: String) throws(HarnessError) {
         var floor = try SQLiteFloor(directory: try lab.folder("sqlite-floor"))
         defer { floor.database.close() }
         detail(
@@ -31,7 +31,7 @@ extension Stages {
     /// per second, and the per-round ratio.
     func registerRounds(
         _ template: String, clients count: Int, label: String, floor: inout SQLiteFloor
-    ) throws(BenchError) -> (rate: Double, floor: Double, ratio: Double) {
+    ) throws(HarnessError) -> (rate: Double, floor: Double, ratio: Double) {
         let daemon = try lab.startDaemon(stateDirectory: try RestoreStage.stateFolder(lab, label, from: template))
         var clients: [BusConnection] = []
         defer { for client in clients { client.close() } }
@@ -40,7 +40,7 @@ extension Stages {
             clients.append(try lab.bus.connect(app: app, thread: "bench-reg-\(index)"))
         }
         var floorCPU: [Double] = []
-        func floorWindow() throws(BenchError) -> Double {
+        func floorWindow() throws(HarnessError) -> Double {
             let window = try floor.commitsPerSecond(for: scale.floorSeconds)
             floorCPU.append(window.cpuMicros)
             return window.rate
@@ -73,7 +73,7 @@ extension Stages {
             "the daemon ended with \(Format.count(held.tasks)) tasks of \(held.apps) app(s); "
                 + "raw SQLite used \(Format.micros(Sample(floorCPU).median)) of CPU per commit")
         guard held.apps == count else {
-            throw BenchError("the daemon saw \(held.apps) app(s), not \(count): is the bench running inside an app's systemd scope?")
+            throw HarnessError("the daemon saw \(held.apps) app(s), not \(count): is the bench running inside an app's systemd scope?")
         }
         return (Sample(rates).median, Sample(floors).median, Sample(ratios).median)
     }

@@ -1,10 +1,11 @@
 import Foundation
+import TestKit
 
 /// The stages that start bgfetchd on state written into its database.
 extension Stages {
     // MARK: Restore
 
-    func restores(_ template: String, floor: RestoreStage.Start) throws(BenchError) {
+    func restores(_ template: String, floor: RestoreStage.Start) throws(HarnessError) {
         let count = scale.restoreTasks
         let apps = (count + scale.restoreTasksPerApp - 1) / scale.restoreTasksPerApp
         detail("seeding \(Format.count(count)) tasks of \(Format.count(apps)) apps (stopOnTerminate false, unbound, due in 50 min) into the daemon's schema")
@@ -35,7 +36,7 @@ extension Stages {
 
     // MARK: Due
 
-    func due(_ template: String) throws(BenchError) {
+    func due(_ template: String) throws(HarnessError) {
         detail(
             "\(Format.count(scale.dueTasks)) tasks of \(scale.clients) apps, bound to their live connections, due at one instant T; "
                 + "a lone task due 1 s earlier shows one fetch's cost; then the bus alone carries the same burst")
@@ -57,7 +58,7 @@ extension Stages {
 
     // MARK: Idle
 
-    func idle(_ template: String) throws(BenchError) {
+    func idle(_ template: String) throws(HarnessError) {
         let outcome = try IdleStage.run(
             lab, template: template, tasks: scale.idleTasks, apps: scale.clients, settle: scale.settleSeconds, seconds: scale.idleSeconds)
         detail(

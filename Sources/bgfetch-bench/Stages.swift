@@ -1,5 +1,6 @@
 import DBus
 import Foundation
+import TestKit
 
 /// The run: each stage prints a progress line, then what it measured, and
 /// records its figures. A stage that fails marks its figures unmeasured and
@@ -15,40 +16,40 @@ struct Stages {
     func runAll() -> Report {
         var empty: (database: String, start: RestoreStage.Start)?
         attempt(1, "bgfetchd on empty state (the floor of a start)", [.restore, .restoreMemory, .dueLateness, .idleSwitches]) {
-            () throws(BenchError) in
+            () throws(HarnessError) in
             let made = try RestoreStage.emptyState(lab, settle: scale.settleSeconds)
             empty = made
             detail("started in \(Format.millis(made.start.seconds * 1000)), VmHWM \(Format.mebibytes(made.start.peakKiB))")
         }
         let template = empty?.database
-        attempt(2, "round trips and throughput: GetStatus against Peer.Ping", [.roundTrip, .throughput]) { () throws(BenchError) in
-            guard let template else { throw BenchError("no empty state") }
+        attempt(2, "round trips and throughput: GetStatus against Peer.Ping", [.roundTrip, .throughput]) { () throws(HarnessError) in
+            guard let template else { throw HarnessError("no empty state") }
             try calls(template)
         }
-        attempt(4, "durable RegisterTask against raw SQLite commits", [.registerOne, .registerMany]) { () throws(BenchError) in
-            guard let template else { throw BenchError("no empty state") }
+        attempt(4, "durable RegisterTask against raw SQLite commits", [.registerOne, .registerMany]) { () throws(HarnessError) in
+            guard let template else { throw HarnessError("no empty state") }
             try registers(template)
         }
         attempt(6, "restore \(Format.count(scale.restoreTasks)) tasks", [.restore, .restoreMemory, .restoreNewBoot, .restoreDeparted]) {
-            () throws(BenchError) in
-            guard let empty else { throw BenchError("no empty state") }
+            () throws(HarnessError) in
+            guard let empty else { throw HarnessError("no empty state") }
             try restores(empty.database, floor: empty.start)
         }
-        attempt(7, "\(Format.count(scale.dueTasks)) tasks due at the same instant", [.dueLateness]) { () throws(BenchError) in
-            guard let template else { throw BenchError("no empty state") }
+        attempt(7, "\(Format.count(scale.dueTasks)) tasks due at the same instant", [.dueLateness]) { () throws(HarnessError) in
+            guard let template else { throw HarnessError("no empty state") }
             try due(template)
         }
         attempt(
             8, "idle for \(Format.fixed(scale.idleSeconds, 0)) s with \(Format.count(scale.idleTasks)) tasks registered, none due",
             [.idleSwitches]
-        ) { () throws(BenchError) in
-            guard let template else { throw BenchError("no empty state") }
+        ) { () throws(HarnessError) in
+            guard let template else { throw HarnessError("no empty state") }
             try idle(template)
         }
         return report
     }
 
-    private func attempt(_ stage: Int, _ title: String, _ figures: [Figure], _ body: () throws(BenchError) -> Void) {
+    private func attempt(_ stage: Int, _ title: String, _ figures: [Figure], _ body: () throws(HarnessError) -> Void) {
         // Stages 2 and 4 also print stages 3 and 5.
         let covered = stage == 2 || stage == 4 ? [stage, stage + 1] : [stage]
         if let only, stage > 1, only.isDisjoint(with: covered) {
@@ -57,7 +58,7 @@ struct Stages {
             return
         }
         progress("[\(stage)/\(Self.count)] \(title)")
-        do throws(BenchError) {
+        do throws(HarnessError) {
             try body()
         } catch {
             progress("      FAILED: \(error)")
@@ -69,7 +70,7 @@ struct Stages {
 
     // MARK: Calls
 
-    private func calls(_ template: String) throws(BenchError) {
+    private func calls(_ template: String) throws(HarnessError) {
         let daemon = try lab.startDaemon(stateDirectory: try RestoreStage.stateFolder(lab, "calls", from: template))
         detail("\(Format.count(scale.roundTrips)) GetStatus and \(Format.count(scale.roundTrips)) Ping, sequential, interleaved")
         let trips = try CallStages.roundTrips(address: lab.bus.address, count: scale.roundTrips)
@@ -87,7 +88,7 @@ struct Stages {
         var ping: [CallStages.Throughput] = []
         var ratios: [Double] = []
         for round in 1...scale.throughputRounds {
-            func measure(_ kind: Bool) throws(BenchError) -> CallStages.Throughput {
+            func measure(_ kind: Bool) throws(HarnessError) -> CallStages.Throughput {
                 try CallStages.throughput(
                     address: lab.bus.address, daemonPID: daemon.pid, total: scale.throughputCalls, inFlight: scale.inFlight,
                     calling: kind ? .getStatus : .ping)

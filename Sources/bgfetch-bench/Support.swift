@@ -1,12 +1,7 @@
 import Foundation
+import TestKit
 import Glibc
 import Synchronization
-
-/// Why a stage of the bench could not measure what it set out to.
-struct BenchError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
 
 /// The two clocks the bench reads.
 enum Clock {

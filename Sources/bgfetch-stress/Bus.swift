@@ -13,7 +13,7 @@ extension PrivateBus {
         do {
             return try connect(threadName: label)
         } catch {
-            throw StressError("cannot connect to the test bus: \(error)")
+            throw HarnessError("cannot connect to the test bus: \(error)")
         }
     }
 }

@@ -15,10 +15,6 @@ func runCommand(_ executable: String, _ arguments: [String], timeout: Double = 6
     return (status ?? -1, (try? String(contentsOfFile: file, encoding: .utf8)) ?? "")
 }
 
-struct StressError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
 
 /// Seconds on the monotonic clock.
 enum Monotonic {

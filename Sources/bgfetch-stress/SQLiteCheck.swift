@@ -1,5 +1,6 @@
 import CSQLite
 import Foundation
+import TestKit
 
 /// Reads a copy of the daemon's database with SQLite itself: the check that
 /// the files on disk, not only the daemon's memory, hold what was acknowledged.
@@ -33,19 +34,19 @@ enum SQLiteCheck {
         guard sqlite3_open_v2(path, &handle, SQLITE_OPEN_READWRITE, nil) == SQLITE_OK, let handle else {
             let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
             sqlite3_close(handle)
-            throw StressError("sqlite: \(path): \(message)")
+            throw HarnessError("sqlite: \(path): \(message)")
         }
         defer { sqlite3_close_v2(handle) }
         var statement: OpaquePointer?
         guard sqlite3_prepare_v2(handle, sql, -1, &statement, nil) == SQLITE_OK, let statement else {
-            throw StressError("sqlite: \(sql): \(String(cString: sqlite3_errmsg(handle)))")
+            throw HarnessError("sqlite: \(sql): \(String(cString: sqlite3_errmsg(handle)))")
         }
         defer { sqlite3_finalize(statement) }
         var rows: [[String]] = []
         while true {
             let rc = sqlite3_step(statement)
             if rc == SQLITE_DONE { break }
-            guard rc == SQLITE_ROW else { throw StressError("sqlite: \(sql): \(String(cString: sqlite3_errmsg(handle)))") }
+            guard rc == SQLITE_ROW else { throw HarnessError("sqlite: \(sql): \(String(cString: sqlite3_errmsg(handle)))") }
             rows.append((0..<sqlite3_column_count(statement)).map { column in
                 sqlite3_column_text(statement, column).map { String(cString: $0) } ?? ""
             })

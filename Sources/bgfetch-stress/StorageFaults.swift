@@ -18,7 +18,7 @@ struct StorageFaults {
         try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
         // Smaller than SQLite's 1000-page auto-checkpoint, so the WAL must grow into the space.
         guard mount("tmpfs", mountPoint, "tmpfs", 0, "size=2m,mode=0755") == 0 else {
-            throw StressError("cannot mount a tmpfs at \(mountPoint): \(String(cString: strerror(errno)))")
+            throw HarnessError("cannot mount a tmpfs at \(mountPoint): \(String(cString: strerror(errno)))")
         }
         defer { umount2(mountPoint, Int32(MNT_DETACH)) }
         report.progress("2 MiB tmpfs at \(mountPoint) (private mount namespace)")
