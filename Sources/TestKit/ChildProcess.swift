@@ -8,6 +8,9 @@ import Glibc
 /// from the test runner's few threads; this never does. The child starts with
 /// no blocked signals and default handlers for the shutdown signals, whatever
 /// the parent's threads had.
+///
+/// `@unchecked Sendable`: its one mutable field, the reaped status, is read
+/// and written under `lock`.
 public final class ChildProcess: @unchecked Sendable {
     public let pid: pid_t
     public let executable: String

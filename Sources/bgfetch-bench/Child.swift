@@ -4,7 +4,7 @@ import TestKit
 
 /// A child of the bench: TestKit's, with its output (stdout and stderr)
 /// appended to one file and a name for progress lines.
-final class Child: @unchecked Sendable {
+final class Child: Sendable {
     let process: ChildProcess
     let name: String
     var pid: pid_t { process.pid }

@@ -147,6 +147,10 @@ final class Gate: Sendable {
 
 /// One client of the storm: its own connection and name, and what it knows
 /// of its tasks: present, absent, or unknown (a call whose reply never came).
+///
+/// `@unchecked Sendable`: its mutable state (generator, expectations) is
+/// touched only by its own worker thread; what the connection's loop records
+/// goes through `requested`, which is locked.
 final class KillWorker: @unchecked Sendable {
     let client: ServiceClient
     let appID: String

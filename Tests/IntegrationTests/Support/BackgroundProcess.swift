@@ -6,7 +6,7 @@ import Synchronization
 /// A process the test starts and keeps running while it does other things;
 /// its output goes to files the test can read at any time. Killed if still
 /// running when the test lets go of it.
-final class BackgroundProcess: @unchecked Sendable {
+final class BackgroundProcess: Sendable {
     private let process: ChildProcess
     private let name: String
     private let directory = Paths.temporaryDirectory("bgproc")

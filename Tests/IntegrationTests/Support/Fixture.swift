@@ -2,7 +2,7 @@ import DBus
 import Foundation
 
 /// A private bus, a running bgfetchd on it, and one client app.
-final class Fixture: @unchecked Sendable {
+final class Fixture: Sendable {
     let bus: TestBus
     let daemon: DaemonProcess
     let client: ServiceClient

@@ -7,6 +7,9 @@ import TestKit
 /// that can be stopped and started again at the same address, with a bare
 /// `bgfetchd` on it: for what happens when the bus itself goes away
 /// (``TestBus`` keeps one bus for its whole life).
+///
+/// `@unchecked Sendable`: one test drives it from one thread; its process
+/// handles change only in start and stop.
 final class RestartableBus: @unchecked Sendable {
     let directory = Paths.temporaryDirectory("bgfetch-rbus")
     let socket: String
