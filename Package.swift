@@ -72,8 +72,9 @@ let package = Package(
         .executableTarget(
             name: "bgfetch-bench",
             dependencies: [
-                "DBus", "CSQLite", "TestKit", "BackgroundFetchContract", "CBenchClient",
+                "DBus", "CSQLite", "TestKit", "BackgroundFetchContract", "BackgroundFetchCore", "CBenchClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(name: "DBusTests", dependencies: ["DBus", "TestKit"]),

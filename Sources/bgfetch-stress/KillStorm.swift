@@ -286,7 +286,7 @@ final class KillWorker: @unchecked Sendable {
     /// After a restart: the daemon's view matches, and every acknowledged
     /// FinishFetch stays finished.
     func verifyAfterRestart(cycle: Int) {
-        switch Result { () throws(DBusError) in try client.tasks() } {
+        switch Result(catching: { () throws(DBusError) in try client.tasks() }) {
         case .success(let tasks): verify(present: Set(tasks.keys), source: "GetRegisteredTasks after restart \(cycle)", resolve: true)
         case .failure(let error): problems.add("GetRegisteredTasks failed after a restart", example: "\(error)")
         }

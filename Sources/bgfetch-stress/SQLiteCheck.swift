@@ -1,4 +1,3 @@
-import CSQLite
 import Foundation
 import TestKit
 
@@ -30,28 +29,7 @@ enum SQLiteCheck {
 
     /// Runs one statement and returns its rows as text.
     static func query(_ path: String, _ sql: String) throws -> [[String]] {
-        var handle: OpaquePointer?
-        guard sqlite3_open_v2(path, &handle, SQLITE_OPEN_READWRITE, nil) == SQLITE_OK, let handle else {
-            let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
-            sqlite3_close(handle)
-            throw HarnessError("sqlite: \(path): \(message)")
-        }
-        defer { sqlite3_close_v2(handle) }
-        var statement: OpaquePointer?
-        guard sqlite3_prepare_v2(handle, sql, -1, &statement, nil) == SQLITE_OK, let statement else {
-            throw HarnessError("sqlite: \(sql): \(String(cString: sqlite3_errmsg(handle)))")
-        }
-        defer { sqlite3_finalize(statement) }
-        var rows: [[String]] = []
-        while true {
-            let rc = sqlite3_step(statement)
-            if rc == SQLITE_DONE { break }
-            guard rc == SQLITE_ROW else { throw HarnessError("sqlite: \(sql): \(String(cString: sqlite3_errmsg(handle)))") }
-            rows.append((0..<sqlite3_column_count(statement)).map { column in
-                sqlite3_column_text(statement, column).map { String(cString: $0) } ?? ""
-            })
-        }
-        return rows
+        try SQLiteFile(path: path).rows(sql)
     }
 
     /// Checkpoints the WAL into the main file and truncates the WAL (the daemon must be stopped).

@@ -194,7 +194,7 @@ struct StorageFaults {
     // MARK: Checks
 
     private func checkTasks(_ client: ServiceClient, _ expected: Set<String>, _ when: String) {
-        switch Result { () throws(DBusError) in try client.tasks() } {
+        switch Result(catching: { () throws(DBusError) in try client.tasks() }) {
         case .success(let tasks):
             report.check(Set(tasks.keys) == expected, "the tasks are exactly the acknowledged ones \(when)",
                 "missing \(expected.subtracting(tasks.keys).sorted()), extra \(Set(tasks.keys).subtracting(expected).sorted())")
