@@ -226,6 +226,36 @@ struct ClientLibraryTests {
         #expect(unreachable?.code == .busUnavailable)
     }
 
+    /// Closing while a call is waiting for the service ends the call with an
+    /// error at once: nothing awaits for ever.
+    @Test func closingDuringACallEndsTheCall() async throws {
+        let bus = try TestBus()
+        // A stand-in service that takes every call and never answers.
+        let silent = try bus.connect()
+        defer { silent.close() }
+        #expect(try await silent.requestName(ServiceClient.name) == .primaryOwner)
+        let (arrived, arrival) = AsyncStream<Void>.makeStream()
+        silent.setMessageHandler { message in
+            guard message.kind == .methodCall, message.member == "RegisterTask" else { return false }
+            arrival.yield()
+            return true
+        }
+        let fetch = try await library(bus.address)
+        let call = Task { () -> BackgroundFetchError? in
+            do throws(BackgroundFetchError) {
+                try await fetch.registerTask("t")
+                return nil
+            } catch { return error }
+        }
+        var arrivals = arrived.makeAsyncIterator()
+        await arrivals.next()  // the call is out, unanswered
+        fetch.close()
+        let error = await call.value
+        #expect(error?.code == .busUnavailable, "\(String(describing: error))")
+        // And a call after close fails at once.
+        await #expect(throws: BackgroundFetchError.self) { try await fetch.registerTask("after") }
+    }
+
     // MARK: Restarts
 
     @Test func reRegistersAfterDaemonRestart() async throws {
