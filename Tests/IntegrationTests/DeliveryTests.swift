@@ -1,5 +1,6 @@
 import DBus
 import Foundation
+import TestKit
 import Testing
 
 /// Fetches on schedule, unicast delivery, expiry, and connection lifetime.
@@ -15,7 +16,15 @@ struct DeliveryTests {
         #expect(Date().timeIntervalSince(registered) >= 0.95)
         #expect(signal.arguments.first == .string("tick"))
         #expect(signal.destination == f.client.uniqueName)
-        // The other app subscribed to every signal of the service and heard nothing.
+        // The other app subscribed to every signal of the service. Finishing
+        // the fetch broadcasts FetchFinished, which it must hear (its match
+        // rule works) and which the daemon sends after the FetchRequested
+        // (the bus keeps that order): once it is in, a FetchRequested sent to
+        // the other app would be in too.
+        let id = try #require(signal.arguments.last?.uint64Value)
+        try f.client.call("FinishFetch", [.uint64(id), .uint32(1)])
+        let finished = try other.waitForSignal("FetchFinished")
+        #expect(finished.arguments == [.string(Fixture.appID), .string("tick"), .uint64(id), .uint32(1)])
         #expect(other.signals("FetchRequested").isEmpty)
     }
 
@@ -170,5 +179,5 @@ func waitUntil(timeout: TimeInterval = 10, _ condition: () throws -> Bool) throw
         if try condition() { return }
         usleep(10_000)
     }
-    throw TestError("condition not met within \(timeout) s")
+    throw HarnessError("condition not met within \(timeout) s")
 }

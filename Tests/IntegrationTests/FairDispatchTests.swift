@@ -1,6 +1,7 @@
 import DBus
 import Foundation
 import Synchronization
+import TestKit
 import Testing
 
 /// Calls wait in one queue per connection and are served fairly (README,
@@ -41,13 +42,15 @@ struct FairDispatchTests {
     /// connection is served normally afterwards.
     @Test func callsWithoutReplyAreNeverAnsweredEvenWhenRefused() throws {
         let f = try Fixture()
+        let daemonPID = try #require(f.daemon.pid)
         let flooder = try f.bus.connect()
         defer { flooder.close() }
         _ = try flooder.requestName("org.example.Flooder")
-        let unasked = Mutex<[String]>([])
+        // Every reply or error that is not the answer to one of our own calls.
+        let unasked = Mutex<[Message]>([])
         flooder.setMessageHandler { message in
             guard message.kind == .error || message.kind == .methodReturn else { return false }
-            unasked.withLock { $0.append(message.errorName ?? "method return") }
+            unasked.withLock { $0.append(message) }
             return true
         }
         let getStatus = { (expectsReply: Bool) throws -> Message in
@@ -55,11 +58,38 @@ struct FairDispatchTests {
                 destination: ServiceClient.name, path: ServiceClient.path, interface: ServiceClient.app, member: "GetStatus", [],
                 expectsReply: expectsReply)
         }
-        _ = try flooder.callBlocking(try getStatus(true))  // known to the daemon before the burst
-        for _ in 0..<5000 {
-            let message = try getStatus(false)
-            _ = flooder.send(message)
+
+        // The limit is reached by the order of messages, not by the speed of
+        // this machine: the burst, then calls that want a reply, pile up at
+        // the bus in front of a stopped daemon. Our first call makes the
+        // daemon ask the bus who we are, and the bus's answer comes behind
+        // everything we sent, so every call past the first 1024 finds the
+        // limit reached.
+        kill(daemonPID, SIGSTOP)
+        var stopped = true
+        defer { if stopped { kill(daemonPID, SIGCONT) } }
+        let burst = 5000, behindBurst = 64
+        for _ in 0..<burst { flooder.send(try getStatus(false)) }
+        let answers = Mutex<[Result<Message, DBusError>]>([])
+        for _ in 0..<behindBurst {
+            flooder.call(try getStatus(true), timeoutMilliseconds: 20_000) { answer in answers.withLock { $0.append(answer) } }
         }
+        _ = try flooder.callBus("GetId")  // the bus has routed all we sent before it
+        kill(daemonPID, SIGCONT)
+        stopped = false
+
+        try pollUntil("the answers to the calls behind the burst", timeout: 20) { answers.withLock { $0.count } == behindBurst ? true : nil }
+        let outcomes = answers.withLock { $0 }.map { answer -> String in
+            switch answer {
+            case .success(let reply): reply.arguments == [.uint32(3)] ? "status" : "reply \(reply.arguments)"
+            case .failure(let error): error.name
+            }
+        }
+        let limitExceeded = "org.bgfetch.BackgroundFetch1.Error.LimitExceeded"
+        let refusedBehindBurst = outcomes.filter { $0 == limitExceeded }.count
+        #expect(refusedBehindBurst > 0, "none of the \(behindBurst) calls behind a burst of \(burst) was refused: \(outcomes)")
+        #expect(outcomes.allSatisfy { $0 == limitExceeded || $0 == "status" }, "\(outcomes)")
+
         // While its queue is full even a call that wants a reply is refused,
         // with a reply; once the backlog is served it is answered.
         var status: [DBusValue] = []
@@ -68,14 +98,25 @@ struct FairDispatchTests {
         while status.isEmpty, Date() < deadline {
             do {
                 status = try flooder.callBlocking(try getStatus(true), timeoutMilliseconds: 20_000).arguments
-            } catch let error as DBusError where error.name == "org.bgfetch.BackgroundFetch1.Error.LimitExceeded" {
+            } catch let error as DBusError where error.name == limitExceeded {
                 refusals += 1
                 usleep(10_000)
             }
         }
-        #expect(status == [.uint32(3)], "after \(refusals) refusals")
-        usleep(200_000)
-        let replies = unasked.withLock { $0 }
-        #expect(replies.count == 0, "\(replies.count) replies to calls that asked for none, e.g. \(replies.first ?? "")")
+        #expect(status == [.uint32(3)], "after \(refusedBehindBurst) + \(refusals) refusals")
+
+        // Barrier and positive control at once: a call sent without waiting
+        // for its answer, so that the answer reaches the handler like any
+        // unasked reply would. The daemon serves our calls in order and keeps
+        // our replies in order, so a reply to any call of the burst would have
+        // reached the handler before this one.
+        let control = try getStatus(true)
+        _ = flooder.send(control)
+        let seen = try pollUntil("the reply to the control call", timeout: 10) {
+            let seen = unasked.withLock { $0 }
+            return seen.contains { $0.kind == .methodReturn && $0.replySerial == control.serial } ? seen : nil
+        }
+        #expect(seen.count == 1, "\(seen.count - 1) replies to calls that asked for none, e.g. \(seen.first.map { $0.errorName ?? "method return" } ?? "")")
+        #expect(seen.first?.arguments == [.uint32(3)])
     }
 }

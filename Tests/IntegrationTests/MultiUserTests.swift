@@ -72,25 +72,45 @@ struct MultiUserTests {
     }
 
     @Test func aFetchForOneUserNeverReachesAnother() throws {
-        // B listens to every signal of the service in the background while A triggers.
-        let listener = try ChildProcess(
-            "/usr/bin/setpriv",
-            ["--reuid=\(b.uid)", "--regid=\(b.gid)", "--clear-groups", "/usr/bin/python3",
-             Paths.fixtures.appendingPathComponent("bus_client.py").path, bus.address,
-             #"[["own", "org.example.Mail"], ["listen"], ["wait", 4]]"#],
-            stdout: bus.directory.appendingPathComponent("b.out").path)
-        usleep(1_000_000)
-        let aResults = try run(a, [
+        // A and B both run org.example.Mail. A's connection takes the app's
+        // name, registers (the daemon keeps the identity it saw first) and
+        // lets the name go; B takes it. A's fetch, if it were sent to the
+        // app's name or to everyone, would reach B.
+        let aClient = try ScriptedClient("a", as: a, bus: bus, [
             ["own", "org.example.Mail"], ["listen"],
             ["call", "app", "RegisterTask", ["ping", [:] as [String: Any]]],
-            ["call", "app", "TriggerFetch", ["ping"]], ["wait", 1],
+            ["release", "org.example.Mail"], ["ready"],
+            ["await-owner", "org.example.Mail", 30],
+            ["call", "app", "TriggerFetch", ["ping"]], ["until", "FetchRequested", "ping", 20],
         ])
-        let aSignals = try #require(aResults[4] as? [[Any]])
-        #expect(aSignals.contains { $0.first as? String == "FetchRequested" })
-        #expect(listener.wait(timeout: 20) == 0)
-        let bOutput = try String(contentsOf: bus.directory.appendingPathComponent("b.out"), encoding: .utf8)
-        let bResults = try #require(try JSONSerialization.jsonObject(with: Data(bOutput.utf8)) as? [Any])
-        #expect((bResults[2] as? [Any])?.isEmpty == true, "user B saw \(bResults[2])")
+        try aClient.waitUntilReady()
+        // B listens to every signal of the service (before it takes the name,
+        // which is when A goes on) and has a task of its own, the barrier:
+        // root triggers it once A has its fetch. The daemon keeps the order of
+        // what it sends B, so had A's fetch gone to B too, it would have come
+        // before the barrier.
+        let listener = try ScriptedClient("b", as: b, bus: bus, [
+            ["listen"], ["own", "org.example.Mail"],
+            ["call", "app", "RegisterTask", ["b-barrier", [:] as [String: Any]]],
+            ["ready"], ["until", "FetchRequested", "b-barrier", 30],
+        ])
+        try listener.waitUntilReady()
+        let aResults = try aClient.results()
+        #expect(aResults[0] as? Int == 1 && aResults[3] as? Int == 1, "A owned and released the app's name: \(aResults)")
+        let pingID = try #require(aResults[6] as? Int, "\(aResults)")
+        let aSignals = aResults[7] as? [[Any]] ?? []
+        #expect(aSignals.contains { $0.first as? String == "FetchRequested" && $0.last as? Int == pingID }, "A: \(aResults[7])")
+
+        let barrier = try run(nil, [["call", "manager", "TriggerTask", ["\(b.uid)/org.example.Mail", "b-barrier"]]])
+        let barrierID = try #require(barrier[0] as? Int, "\(barrier)")
+        let bResults = try listener.results()
+        #expect(bResults[1] as? Int == 1, "B owned the app's name: \(bResults)")
+        let bSignals = try #require(bResults[4] as? [[Any]], "user B's listener: \(bResults)")
+        // Positive control: B's listener hears what is sent to B.
+        #expect(bSignals.contains { $0.first as? String == "FetchRequested" && $0.last as? Int == barrierID }, "\(bSignals)")
+        // And, the barrier in, nothing else: A's fetch never reached B.
+        #expect(bSignals.count == 1, "user B saw \(bSignals)")
+        #expect(!bSignals.contains { $0.contains { $0 as? String == "ping" } }, "user B saw \(bSignals)")
     }
 
     @Test func onlyTheServiceMayOwnItsName() throws {
@@ -124,34 +144,48 @@ struct MultiUserTests {
     }
 
     @Test func fetchFinishedGoesOnlyToMonitorsAllowedToSeeIt() throws {
-        // Monitors of A, of B and of root: on the system bus a manager call makes a monitor.
-        func monitor(_ user: TestUsers.User?, _ file: String) throws -> ChildProcess {
-            let script = [Paths.fixtures.appendingPathComponent("bus_client.py").path, bus.address,
-                          #"[["listen"], ["call", "manager", "ListTasks", []], ["wait", 4]]"#]
-            let out = bus.directory.appendingPathComponent(file).path
-            guard let user else { return try ChildProcess("/usr/bin/python3", script, stdout: out) }
-            return try ChildProcess(
-                "/usr/bin/setpriv", ["--reuid=\(user.uid)", "--regid=\(user.gid)", "--clear-groups", "/usr/bin/python3"] + script,
-                stdout: out)
+        // Monitors of A, of B and of root: on the system bus a manager call
+        // makes a monitor. Each runs until the FetchFinished of a barrier
+        // task it may see: A's app finishes "m", then B's app finishes
+        // "b-barrier", then A's app "a-barrier", each after the one before
+        // was answered. The daemon keeps the order of what it sends each
+        // monitor, so B's monitor has had every chance to get "m" once it has
+        // its barrier, and A's monitor to get "b-barrier" once it has its own.
+        func monitor(_ user: TestUsers.User?, _ name: String, until barrier: String) throws -> ScriptedClient {
+            try ScriptedClient(name, as: user, bus: bus, [
+                ["listen"], ["call", "manager", "ListTasks", []], ["ready"], ["until", "FetchFinished", barrier, 30],
+            ])
         }
-        let monitors = [try monitor(a, "ma.out"), try monitor(b, "mb.out"), try monitor(nil, "mr.out")]
-        usleep(1_500_000)
-        let answered = try run(a, [
-            ["own", "org.example.Mail"], ["listen"], ["call", "app", "RegisterTask", ["m", [:] as [String: Any]]],
-            ["call", "app", "TriggerFetch", ["m"]], ["wait", 0.3], ["call", "app", "FinishFetch", ["$3", 2]],
-        ])
-        #expect(answered.errorName(5) == nil, "\(answered)")
-        for process in monitors { #expect(process.wait(timeout: 20) == 0) }
-        func finished(_ file: String) throws -> [[Any]] {
-            let text = try String(contentsOf: bus.directory.appendingPathComponent(file), encoding: .utf8)
-            let results = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [Any])
-            return ((results[2] as? [[Any]]) ?? []).filter { $0.first as? String == "FetchFinished" }
+        let monitors = [
+            try monitor(a, "ma", until: "a-barrier"), try monitor(b, "mb", until: "b-barrier"),
+            try monitor(nil, "mr", until: "a-barrier"),
+        ]
+        for monitor in monitors { try monitor.waitUntilReady() }
+        func finish(_ user: TestUsers.User, app: String, task: String, result: Int) throws {
+            let answered = try run(user, [
+                ["own", app], ["call", "app", "RegisterTask", [task, [:] as [String: Any]]],
+                ["call", "app", "TriggerFetch", [task]], ["call", "app", "FinishFetch", ["$2", result]],
+            ])
+            #expect(answered.errorName(1) == nil && answered.errorName(2) == nil && answered.errorName(3) == nil, "\(answered)")
         }
-        let toA = try finished("ma.out")
-        #expect(toA.count == 1)
+        try finish(a, app: "org.example.Mail", task: "m", result: 2)
+        try finish(b, app: "org.example.Sync", task: "b-barrier", result: 1)
+        try finish(a, app: "org.example.Mail", task: "a-barrier", result: 1)
+
+        func finished(_ monitor: ScriptedClient) throws -> [[Any]] {
+            let results = try monitor.results()
+            let signals = try #require(results[3] as? [[Any]], "\(results)")
+            return signals.filter { $0.first as? String == "FetchFinished" }
+        }
+        func tasks(_ signals: [[Any]]) -> [String] { signals.compactMap { $0[2] as? String } }
+        let toA = try finished(monitors[0])
+        #expect(tasks(toA) == ["m", "a-barrier"], "\(toA)")
         #expect(toA.first?[1] as? String == "org.example.Mail")
         #expect(toA.first?[4] as? Int == 2)
-        #expect(try finished("mr.out").count == 1)
-        #expect(try finished("mb.out").isEmpty)
+        let toB = try finished(monitors[1])
+        #expect(tasks(toB) == ["b-barrier"], "\(toB)")
+        #expect(toB.first?[1] as? String == "org.example.Sync")
+        let toRoot = try finished(monitors[2])
+        #expect(tasks(toRoot) == ["m", "b-barrier", "a-barrier"], "\(toRoot)")
     }
 }

@@ -1,0 +1,81 @@
+import Foundation
+import TestKit
+
+// What the tests use instead of sleeping: a wait that ends as soon as what it
+// waits for is there (and fails at a deadline), and, for "this never
+// arrives", a barrier: something that must arrive *after* the unwanted
+// message if that were ever sent. The bus keeps the order of the messages
+// from one sender to one receiver, so once the barrier is in, anything sent
+// before it is in too, and its absence is a result rather than a guess.
+
+/// Polls `probe` until it gives a value and returns it; fails after `timeout`
+/// seconds. For effects that cross processes, from tests that are not async
+/// (an async test uses ``eventually(_:timeout:_:)``).
+@discardableResult
+func pollUntil<T>(_ what: String, timeout: TimeInterval = 10, _ probe: () throws -> T?) throws -> T {
+    let deadline = Date().addingTimeInterval(timeout)
+    while true {
+        if let value = try probe() { return value }
+        guard Date() < deadline else { throw HarnessError("timed out after \(timeout) s waiting for \(what)") }
+        usleep(5_000)
+    }
+}
+
+/// A scripted client of the service (dbus-python) running in the background,
+/// as another user if asked: it listens to every signal of the service and,
+/// with `["until", MEMBER, VALUE, SECONDS]`, runs until a barrier signal comes
+/// rather than for a fixed time.
+///
+/// The operations are those of `Tests/Fixtures/bus_client.py`: `ready`
+/// prints `READY`, which ``waitUntilReady(timeout:)`` waits for (put it after
+/// a call: a blocking call is a round trip through the bus, so the match
+/// rules asked for before it are in place).
+///
+/// The results, one per operation, are the last line of its output.
+final class ScriptedClient: @unchecked Sendable {
+    private let process: ChildProcess
+    private let output: URL
+    private let errors: URL
+    private let name: String
+
+    init(_ name: String, as user: TestUsers.User?, bus: TestBus, _ operations: [[Any]]) throws {
+        self.name = name
+        let script = Paths.fixtures.appendingPathComponent("bus_client.py")
+        output = bus.directory.appendingPathComponent("\(name).out")
+        errors = bus.directory.appendingPathComponent("\(name).err")
+        let json = String(decoding: try JSONSerialization.data(withJSONObject: operations), as: UTF8.self)
+        let command = ["/usr/bin/python3", script.path, bus.address, json]
+        if let user {
+            process = try ChildProcess(
+                "/usr/bin/setpriv",
+                ["--reuid=\(user.uid)", "--regid=\(user.gid)", "--clear-groups"] + command,
+                stdout: output.path, stderr: errors.path)
+        } else {
+            process = try ChildProcess(command[0], Array(command.dropFirst()), stdout: output.path, stderr: errors.path)
+        }
+    }
+
+    private var text: String { (try? String(contentsOf: output, encoding: .utf8)) ?? "" }
+    /// Its output and its error output, for failure messages.
+    private var transcript: String {
+        "stdout: \(text)\nstderr: \((try? String(contentsOf: errors, encoding: .utf8)) ?? "")"
+    }
+
+    /// Waits until it printed `READY` (it fails at once if the client ended first).
+    func waitUntilReady(timeout: TimeInterval = 20) throws {
+        try pollUntil("\(name) to be ready", timeout: timeout) { () throws -> Bool? in
+            if text.split(whereSeparator: \.isNewline).contains("READY") { return true }
+            if !process.isRunning { throw HarnessError("\(name) ended before it was ready (exit \(process.exitCode ?? -1)):\n\(transcript)") }
+            return nil
+        }
+    }
+
+    /// Waits for it to end (with status 0) and returns its results, one per operation.
+    func results(timeout: TimeInterval = 30) throws -> [Any] {
+        guard let status = process.wait(timeout: timeout) else { throw HarnessError("\(name) still runs after \(timeout) s:\n\(transcript)") }
+        guard status == 0, let last = text.split(whereSeparator: \.isNewline).last,
+            let list = try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [Any]
+        else { throw HarnessError("\(name) failed (exit \(status)):\n\(transcript)") }
+        return list
+    }
+}
