@@ -99,8 +99,9 @@ public final class ServiceClient: Sendable {
         connection.call(message, timeoutMilliseconds: timeout, completion: completion)
     }
 
-    /// Calls a method and awaits its reply.
-    public func call(
+    /// Calls a method and awaits its reply (named apart from the blocking
+    /// ``call(_:_:interface:timeout:)``, which async tests use too).
+    public func asyncCall(
         _ member: String, _ arguments: [DBusValue] = [], interface: String? = app,
         isolation: isolated (any Actor)? = #isolation
     ) async throws(DBusError) -> [DBusValue] {

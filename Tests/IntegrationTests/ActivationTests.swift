@@ -1,5 +1,6 @@
 import DBus
 import Foundation
+import TestKit
 import Testing
 
 /// D-Bus activation both ways: the bus starts bgfetchd on the first call, and

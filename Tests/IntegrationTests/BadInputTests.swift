@@ -1,5 +1,6 @@
 import DBus
 import Foundation
+import TestKit
 import Testing
 
 /// Every malformed call gets the contract's error, names the problem, and changes nothing.

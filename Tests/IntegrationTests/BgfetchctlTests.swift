@@ -1,5 +1,6 @@
 import DBus
 import Foundation
+import TestKit
 import Testing
 
 /// The built `bgfetchctl`, run against a real daemon on a private bus (its

@@ -2,6 +2,7 @@ import BackgroundFetch
 import DBus
 import Foundation
 import Synchronization
+import TestKit
 import Testing
 
 /// The `BackgroundFetch` library against the real daemon on a private bus.

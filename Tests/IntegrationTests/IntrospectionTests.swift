@@ -1,5 +1,6 @@
 import BackgroundFetchContract
 import Foundation
+import TestKit
 import Testing
 
 /// The running service, `bgfetchd --print-introspection` and the project's
@@ -129,7 +130,7 @@ struct IntrospectionFacts {
                 let lines = xml.split(separator: "\n", omittingEmptySubsequences: false)
                 if number <= lines.count { text += "\n  line \(number): \(lines[number - 1])" }
             }
-            throw TestError(text)
+            throw HarnessError(text)
         }
         facts = Set(result.stdout.split(whereSeparator: \.isNewline).map(String.init))
     }

@@ -381,7 +381,7 @@ struct ToolTests {
             }
             usleep(10_000)
         }
-        throw TestError("busctl's task \(task) is still registered after its connection left")
+        throw HarnessError("busctl's task \(task) is still registered after its connection left")
     }
 }
 

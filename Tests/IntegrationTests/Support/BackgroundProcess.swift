@@ -40,7 +40,7 @@ final class BackgroundProcess: Sendable {
         do {
             try await eventually("the exit of \(name)", timeout: timeout) { process.isRunning ? nil : true }
         } catch {
-            throw TestError("\(error)\nstdout: \(stdout)\nstderr: \(stderr)")
+            throw HarnessError("\(error)\nstdout: \(stdout)\nstderr: \(stderr)")
         }
         return process.exitCode ?? -1
     }
@@ -60,7 +60,7 @@ func eventually<T>(_ what: String, timeout: Duration = .seconds(10), _ probe: ()
     let deadline = ContinuousClock.now + timeout
     while true {
         if let value = try probe() { return value }
-        guard ContinuousClock.now < deadline else { throw TestError("timed out after \(timeout) waiting for \(what)") }
+        guard ContinuousClock.now < deadline else { throw HarnessError("timed out after \(timeout) waiting for \(what)") }
         try await Task.sleep(for: .milliseconds(20))
     }
 }

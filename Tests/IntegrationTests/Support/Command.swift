@@ -17,7 +17,7 @@ enum Command {
             let candidate = "\(dir)/\(name)"
             if access(candidate, X_OK) == 0 { return candidate }
         }
-        throw TestError("\(name) is not on PATH")
+        throw HarnessError("\(name) is not on PATH")
     }
 
     /// Runs `executable` with `arguments`, waits at most `timeout` seconds

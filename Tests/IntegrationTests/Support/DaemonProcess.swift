@@ -45,7 +45,7 @@ final class DaemonProcess: Sendable {
     func stop(signal: Int32 = SIGTERM) throws -> Int32 {
         guard daemon.process != nil else { return 0 }
         let status = daemon.stop(signal: signal)
-        if daemon.nameOwned { throw TestError("bgfetchd did not release its name:\n\(log)") }
+        if daemon.nameOwned { throw HarnessError("bgfetchd did not release its name:\n\(log)") }
         return status ?? -1
     }
 }

@@ -1,5 +1,6 @@
 import DBus
 import Foundation
+import TestKit
 
 /// A private bus, a running bgfetchd on it, and one client app.
 final class Fixture: Sendable {
@@ -34,12 +35,10 @@ final class Fixture: Sendable {
     deinit { client.close() }
 }
 
-extension Dictionary where Key == String, Value == DBusValue {
-    static func options(interval: UInt32? = nil, stopOnTerminate: Bool? = nil, startOnBoot: Bool? = nil) -> [String: DBusValue] {
-        var options: [String: DBusValue] = [:]
-        if let interval { options["minimumInterval"] = .uint32(interval) }
-        if let stopOnTerminate { options["stopOnTerminate"] = .bool(stopOnTerminate) }
-        if let startOnBoot { options["startOnBoot"] = .bool(startOnBoot) }
-        return options
+extension ServiceClient {
+    /// A client on a test bus that keeps every signal of the service;
+    /// `ownName` first takes a well-known name, which becomes the app id.
+    convenience init(bus: TestBus, ownName: String? = nil) throws {
+        try self.init(address: bus.address, name: ownName, threadName: "test-client", subscription: .everything)
     }
 }

@@ -51,10 +51,10 @@ final class RestartableBus: @unchecked Sendable {
         let deadline = Date().addingTimeInterval(15)
         while Date() < deadline {
             if (try? client.callBus("NameHasOwner", [.string(Wire.busName)]).first?.boolValue) == true { return }
-            guard process.isRunning else { throw TestError("bgfetchd exited with \(process.exitCode ?? -1)") }
+            guard process.isRunning else { throw HarnessError("bgfetchd exited with \(process.exitCode ?? -1)") }
             usleep(10_000)
         }
-        throw TestError("bgfetchd did not take its name")
+        throw HarnessError("bgfetchd did not take its name")
     }
 
     func connect() throws -> BusConnection { try BusConnection.connect(.address(address), threadName: "test-client") }

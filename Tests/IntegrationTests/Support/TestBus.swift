@@ -43,8 +43,3 @@ final class TestBus: Sendable {
 
     deinit { try? FileManager.default.removeItem(at: directory) }
 }
-
-struct TestError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}

@@ -16,7 +16,7 @@ enum TestBusImplementation {
     /// The selected kind, or an error that says what the variable holds.
     static func kind() throws -> BusKind {
         guard let selected else {
-            throw TestError("\(variable)=\(ProcessInfo.processInfo.environment[variable] ?? ""): expected dbus-daemon or dbus-broker")
+            throw HarnessError("\(variable)=\(ProcessInfo.processInfo.environment[variable] ?? ""): expected dbus-daemon or dbus-broker")
         }
         return selected
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import TestKit
 
 /// Unprivileged users for the multi-user tests, created on first use (as root).
 enum TestUsers {
@@ -17,7 +18,7 @@ enum TestUsers {
         let result = try Command.run(
             "/usr/sbin/useradd", ["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "--user-group", name])
         // Another test may have created it at the same moment.
-        guard let user = lookup(name) else { throw TestError("cannot create test user \(name): \(result)") }
+        guard let user = lookup(name) else { throw HarnessError("cannot create test user \(name): \(result)") }
         return user
     }
 
@@ -40,7 +41,7 @@ enum TestUsers {
         }
         guard result.status == 0, let data = result.stdout.data(using: .utf8),
             let list = try JSONSerialization.jsonObject(with: data) as? [Any]
-        else { throw TestError("bus client failed: \(result)") }
+        else { throw HarnessError("bus client failed: \(result)") }
         return list
     }
 }
