@@ -30,6 +30,8 @@ import Logging
     /// Calls from identified connections, waiting for their turn.
     var calls = FairQueue<String, Message>()
     var round = DeliveryRound()
+    /// Messages that came while starting, before the state was restored.
+    private var startupBacklog: [Message]?
 
     struct Settings: Sendable {
         var bus: BusAddress
@@ -60,6 +62,7 @@ import Logging
             throw StartupError("the name \(Wire.busName) is already owned on \(settings.bus)")
         }
         let daemon = try Daemon(connection: connection, settings: settings, logger: logger)
+        daemon.holdMessagesUntilServing()
         do {
             try await daemon.registry.start()
         } catch {
@@ -122,9 +125,26 @@ import Logging
         return StartupError(reason)
     }
 
-    /// Installs the handlers: from here on calls are served.
+    /// Start-up awaits the bus while the loop goes on dispatching: what
+    /// arrives meanwhile (a connection leaving, a name changing hands) is
+    /// kept, in order, for ``serve()`` to handle once the state is restored.
+    private func holdMessagesUntilServing() {
+        startupBacklog = []
+        connection.setMessageHandler { message in
+            DaemonActor.assumeIsolated {
+                guard self.startupBacklog != nil else { return self.handle(message) }
+                self.startupBacklog?.append(message)
+                return message.kind == .methodCall  // answered once served
+            }
+        }
+    }
+
+    /// Installs the other handlers and handles what start-up held back:
+    /// from here on calls are served.
     private func serve() {
-        connection.setMessageHandler { message in DaemonActor.assumeIsolated { self.handle(message) } }
+        let backlog = startupBacklog ?? []
+        startupBacklog = nil
+        for message in backlog { _ = handle(message) }
         connection.loop.setIdleHandler {
             DaemonActor.assumeIsolated {
                 self.serveCalls()

@@ -75,7 +75,9 @@ import Testing
             loop.shutdown()  // on the loop: it stops before it looks at its timers again
         }
         try await Task.sleep(for: .milliseconds(300))  // well past the second timer's time: it must stay silent
-        #expect(fired.withLock { $0 } == [.elapsed])
+        // (A clock step by a test running alongside may add a clockChanged
+        // to the wall-clock timer; only expirations matter here.)
+        #expect(fired.withLock { $0 }.filter { $0 == .elapsed } == [.elapsed])
         #expect(loop.execute {} == false)
     }
 

@@ -13,7 +13,6 @@ struct DaemonClockStepTests {
         // Barrier: the daemon arms its timer after the turn that served the
         // registration; a call it serves in a later turn proves that is done.
         try f.client.call("GetStatus")
-        #expect(!f.daemon.log.contains("the wall clock was set"), "no step yet")
         if let reason = WallClockStep.byNothing() {
             print("skipped: the wall clock cannot be stepped here (\(reason)); it needs CAP_SYS_TIME")
             return

@@ -32,7 +32,7 @@ func pollUntil<T>(_ what: String, timeout: TimeInterval = 10, _ probe: () throws
 /// rules asked for before it are in place).
 ///
 /// The results, one per operation, are the last line of its output.
-final class ScriptedClient: @unchecked Sendable {
+final class ScriptedClient: Sendable {
     private let process: ChildProcess
     private let output: URL
     private let errors: URL
