@@ -144,13 +144,10 @@ public final class ServiceClient: Sendable {
 
     /// Waits for the `count`-th signal with this member.
     public func waitForSignal(_ member: String, count: Int = 1, timeout: TimeInterval = 10) throws -> Message {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
+        try pollUntil("\(member) signal #\(count)", timeout: timeout) {
             let matching = signals(member)
-            if matching.count >= count { return matching[count - 1] }
-            usleep(5_000)
+            return matching.count >= count ? matching[count - 1] : nil
         }
-        throw HarnessError("no \(member) signal #\(count) within \(timeout) s")
     }
 }
 

@@ -1,5 +1,6 @@
 import DBus
 import Foundation
+import TestKit
 import Testing
 
 /// The examples under `Examples/`, each run against a real daemon on a private bus.

@@ -53,18 +53,6 @@ final class BackgroundProcess: Sendable {
     }
 }
 
-/// Polls `probe` until it gives a value, without blocking a thread of the
-/// concurrency pool in between.
-@discardableResult
-func eventually<T>(_ what: String, timeout: Duration = .seconds(10), _ probe: () throws -> T?) async throws -> T {
-    let deadline = ContinuousClock.now + timeout
-    while true {
-        if let value = try probe() { return value }
-        guard ContinuousClock.now < deadline else { throw HarnessError("timed out after \(timeout) waiting for \(what)") }
-        try await Task.sleep(for: .milliseconds(20))
-    }
-}
-
 /// Collects what an `AsyncStream` yields, for a test to wait on.
 final class StreamRecorder<Element: Sendable>: Sendable {
     private let box: Box

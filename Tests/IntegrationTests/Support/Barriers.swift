@@ -1,25 +1,11 @@
 import Foundation
 import TestKit
 
-// What the tests use instead of sleeping: a wait that ends as soon as what it
-// waits for is there (and fails at a deadline), and, for "this never
-// arrives", a barrier: something that must arrive *after* the unwanted
-// message if that were ever sent. The bus keeps the order of the messages
+// What the tests use instead of sleeping: TestKit's `pollUntil` and
+// `eventually`, and, for "this never arrives", a barrier: something that
+// must arrive *after* the unwanted message if that were ever sent. The bus keeps the order of the messages
 // from one sender to one receiver, so once the barrier is in, anything sent
 // before it is in too, and its absence is a result rather than a guess.
-
-/// Polls `probe` until it gives a value and returns it; fails after `timeout`
-/// seconds. For effects that cross processes, from tests that are not async
-/// (an async test uses ``eventually(_:timeout:_:)``).
-@discardableResult
-func pollUntil<T>(_ what: String, timeout: TimeInterval = 10, _ probe: () throws -> T?) throws -> T {
-    let deadline = Date().addingTimeInterval(timeout)
-    while true {
-        if let value = try probe() { return value }
-        guard Date() < deadline else { throw HarnessError("timed out after \(timeout) s waiting for \(what)") }
-        usleep(5_000)
-    }
-}
 
 /// A scripted client of the service (dbus-python) running in the background,
 /// as another user if asked: it listens to every signal of the service and,
