@@ -40,7 +40,9 @@ public final class ObjectServer: Sendable {
             if let children = childNode(of: messagePath) {
                 return try introspectParent(message, member: member, child: children)
             }
-            throw DBusError(DBusError.Name.unknownObject, "no object at path '\(messagePath)'")
+            // A valid path is plain ASCII, but may be long: shown cut to 256 bytes.
+            let shown = messagePath.utf8.count <= 256 ? messagePath : messagePath.prefix(256) + "…[cut]"
+            throw DBusError(DBusError.Name.unknownObject, "no object at path '\(shown)'")
         }
         let interfaceName = message.interface
         switch interfaceName {

@@ -61,7 +61,7 @@ extension Daemon {
         let uidText = argument[..<slash]
         let appID = String(argument[argument.index(after: slash)...])
         guard let uid = UInt32(uidText) else {
-            throw .invalidArgs("app id '\(argument)' is neither APP_ID nor UID/APP_ID")
+            throw .invalidArgs("app id '\(CallerText.shown(argument))' is neither APP_ID nor UID/APP_ID")
         }
         guard caller.app.uid == 0 || uid == caller.app.uid else {
             throw FetchError(.accessDenied, "uid \(caller.app.uid) may not manage apps of uid \(uid)")

@@ -26,11 +26,11 @@ enum RegisterOptions {
             }
             guard let row = table[key] else {
                 let known = table.keys.sorted().joined(separator: ", ")
-                throw .invalidArgs("unknown option '\(key)' (known options: \(known))")
+                throw .invalidArgs("unknown option '\(CallerText.shown(key))' (known options: \(known))")
             }
-            guard seen.insert(key).inserted else { throw .invalidArgs("option '\(key)' is given twice") }
+            guard seen.insert(key).inserted else { throw .invalidArgs("option '\(CallerText.shown(key))' is given twice") }
             guard inner.signature == row.signature else {
-                throw .invalidArgs("option '\(key)' must be of type '\(row.signature)', not '\(inner.signature)'")
+                throw .invalidArgs("option '\(CallerText.shown(key))' must be of type '\(row.signature)', not '\(inner.signature)'")
             }
             row.apply(&options, inner)
         }

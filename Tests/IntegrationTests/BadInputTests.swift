@@ -1,3 +1,4 @@
+import BackgroundFetchContract
 import DBus
 import Foundation
 import TestKit
@@ -31,6 +32,24 @@ struct BadInputTests {
         // 255 bytes of allowed characters are fine.
         try f.client.register(String(repeating: "x", count: 250) + "A9_.:")
         #expect(try f.client.tasks().count == 1)
+    }
+
+    /// A caller's string reaches an error message escaped and cut: a long
+    /// option key cannot make a 40,000-byte reply, and a task name with a
+    /// newline and ESC cannot forge a line of anyone's log.
+    @Test func callerStringsComeBackEscapedAndCut() throws {
+        let f = try Fixture()
+        let key = String(repeating: "k", count: 40_000)
+        let long = try #require(f.client.error("RegisterTask", [.string("ok"), .vardict([key: .uint32(1)])]))
+        #expect(long.name == DBusError.Name.invalidArgs)
+        #expect(long.message.utf8.count < 400, "\(long.message.utf8.count) bytes")
+        #expect(long.message.contains("cut at 256 of 40000 bytes"))
+        let forged = try #require(f.client.error("UnregisterTask", [.string("t\n\u{1b}[31mforged")]))
+        #expect(!forged.message.contains("\n") && !forged.message.contains("\u{1b}"), "raw control characters: \(forged.message)")
+        #expect(forged.message.contains(#"t\n\x1b[31mforged"#))
+        // The same rule, on its own.
+        #expect(CallerText.shown("a\tb\u{7f}\u{85}") == #"a\tb\x7f\u{85}"#)
+        #expect(CallerText.shown(String(repeating: "é", count: 200)).utf8.count <= 256 + 40)
     }
 
     @Test func wrongSignaturesAreInvalidArgs() throws {

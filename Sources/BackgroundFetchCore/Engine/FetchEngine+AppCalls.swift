@@ -20,7 +20,7 @@ extension FetchEngine {
             task.options = options
         } else {
             guard (tasks[caller.app]?.count ?? 0) < config.tasksPerApp else {
-                throw FetchError(.limitExceeded, "app '\(caller.app.appID)' already has \(config.tasksPerApp) tasks, the most allowed")
+                throw FetchError(.limitExceeded, "app '\(CallerText.shown(caller.app.appID))' already has \(config.tasksPerApp) tasks, the most allowed")
             }
             guard taskCount(uid: caller.app.uid) < config.tasksPerUser else {
                 throw FetchError(.limitExceeded, "user \(caller.app.uid) already has \(config.tasksPerUser) tasks, the most allowed")

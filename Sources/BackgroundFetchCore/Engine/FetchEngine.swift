@@ -157,8 +157,9 @@ public final class FetchEngine {
     func requireAvailable(_ app: AppKey) throws(FetchError) {
         switch status(of: app) {
         case .available: return
-        case .denied: throw FetchError(.denied, "background fetch is switched off for app '\(app.appID)'")
-        case .restricted: throw FetchError(.restricted, "the administrator restricts background fetch for app '\(app.appID)'")
+        case .denied: throw FetchError(.denied, "background fetch is switched off for app '\(CallerText.shown(app.appID))'")
+        case .restricted:
+            throw FetchError(.restricted, "the administrator restricts background fetch for app '\(CallerText.shown(app.appID))'")
         }
     }
 

@@ -16,7 +16,7 @@ public struct FetchError: Error, Sendable, Equatable, CustomStringConvertible {
     public static func invalidArgs(_ m: String) -> FetchError { FetchError(.invalidArgs, m) }
     public static func failed(_ m: String) -> FetchError { FetchError(.failed, m) }
     public static func noSuchTask(_ key: TaskKey) -> FetchError {
-        FetchError(.noSuchTask, "app '\(key.app.appID)' has no task named '\(key.name)'")
+        FetchError(.noSuchTask, "app '\(CallerText.shown(key.app.appID))' has no task named '\(CallerText.shown(key.name))'")
     }
     public static func unknownRequest(_ id: UInt64) -> FetchError {
         FetchError(.unknownRequest, "request \(id) is not an outstanding fetch of this app (never sent, already finished or expired)")

@@ -42,7 +42,7 @@ public enum TaskName {
         }
         if let bad = name.unicodeScalars.first(where: { !isAllowed($0) }) {
             let shown = bad.isASCII && bad.value >= 0x20 && bad.value < 0x7f ? "'\(Character(bad))'" : "U+\(String(bad.value, radix: 16, uppercase: true))"
-            throw .invalidArgs("\(what) '\(name)' contains \(shown); only A-Z a-z 0-9 _ . - : are allowed")
+            throw .invalidArgs("\(what) '\(CallerText.shown(name))' contains \(shown); only A-Z a-z 0-9 _ . - : are allowed")
         }
     }
 
