@@ -78,8 +78,9 @@ public struct DBusProperty: Sendable {
 // MARK: - Introspection XML
 
 extension DBusInterface {
-    /// The standard interfaces every object served here answers.
-    static let standardXML = """
+    /// The standard interfaces every node answers: `Peer` (libdbus answers
+    /// it on any path) and `Introspectable`.
+    static let nodeXML = """
           <interface name="org.freedesktop.DBus.Peer">
             <method name="Ping"/>
             <method name="GetMachineId">
@@ -91,6 +92,11 @@ extension DBusInterface {
               <arg name="xml_data" type="s" direction="out"/>
             </method>
           </interface>
+
+        """
+
+    /// `Properties`, which only the served object answers.
+    static let propertiesXML = """
           <interface name="org.freedesktop.DBus.Properties">
             <method name="Get">
               <arg name="interface_name" type="s" direction="in"/>
@@ -151,15 +157,17 @@ extension DBusInterface {
 }
 
 extension Array where Element == DBusInterface {
-    /// A whole `<node>` document for an object with these interfaces.
-    public func introspectionXML(includingStandard: Bool = true, children: [String] = []) -> String {
+    /// A whole `<node>` document for an object with these interfaces; a
+    /// node that is only a parent on the way to one (`isObject` false)
+    /// answers no `Properties`, so lists none.
+    public func introspectionXML(includingStandard: Bool = true, isObject: Bool = true, children: [String] = []) -> String {
         var xml = """
             <!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Object Introspection 1.0//EN"
              "http://www.freedesktop.org/standards/dbus/1.0/introspect.dtd">
             <node>
 
             """
-        if includingStandard { xml += DBusInterface.standardXML }
+        if includingStandard { xml += DBusInterface.nodeXML + (isObject ? DBusInterface.propertiesXML : "") }
         for interface in self { xml += interface.introspectionXML }
         for child in children { xml += "  <node name=\"\(child)\"/>\n" }
         xml += "</node>\n"

@@ -149,6 +149,6 @@ public final class ObjectServer: Sendable {
             throw DBusError(DBusError.Name.unknownObject, "no object at path '\(message.path ?? "")'")
         }
         try expect(message, "", member)
-        return [.string([DBusInterface]().introspectionXML(children: [child]))]
+        return [.string([DBusInterface]().introspectionXML(isObject: false, children: [child]))]
     }
 }

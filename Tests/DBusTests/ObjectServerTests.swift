@@ -63,6 +63,14 @@ struct ObjectServerTests {
         let mid = try reply("Introspect", interface: "org.freedesktop.DBus.Introspectable", path: "/org/example")
         #expect(mid.arguments.first?.stringValue?.contains("<node name=\"Thing\"/>") == true)
         #expect(try reply("Echo", path: "/org/example").errorName == DBusError.Name.unknownObject)
+        // A parent lists only what it answers: Introspectable and Peer, not Properties.
+        let parentXML = try #require(mid.arguments.first?.stringValue)
+        #expect(parentXML.contains("org.freedesktop.DBus.Introspectable") && parentXML.contains("org.freedesktop.DBus.Peer"))
+        #expect(!parentXML.contains("org.freedesktop.DBus.Properties"))
+        #expect(try reply("GetAll", [.string("org.example.Thing")], interface: "org.freedesktop.DBus.Properties", path: "/org/example").errorName != nil)
+        // The object itself lists Properties, and answers them.
+        let objectXML = try reply("Introspect", interface: "org.freedesktop.DBus.Introspectable", path: "/org/example/Thing")
+        #expect(objectXML.arguments.first?.stringValue?.contains("org.freedesktop.DBus.Properties") == true)
     }
 
     @Test func noReplyWhenNoneIsExpected() throws {
