@@ -36,7 +36,8 @@ struct Bgfetchctl: AsyncParsableCommand {
     /// Parses, runs, and exits with the statuses documented above.
     static func runAndExit() async -> Never {
         do {
-            var command = try parseAsRoot()
+            let names = Set(configuration.subcommands.map { $0._commandName })
+            var command = try parseAsRoot(GlobalOptions.hoisted(Array(CommandLine.arguments.dropFirst()), subcommands: names))
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {

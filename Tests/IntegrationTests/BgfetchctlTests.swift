@@ -94,6 +94,23 @@ struct BgfetchctlTests {
         #expect((object["owner"] as? String)?.hasPrefix(":") == true)
     }
 
+    /// The bus options and --json work before the subcommand too, as with systemctl.
+    @Test func globalOptionsGoBeforeOrAfterTheSubcommand() throws {
+        let f = try Fixture()
+        try f.client.register("inbox", .options(interval: 120))
+        let after = try ctl([:], "list", "--json", "--address", f.bus.address)
+        let before = try ctl([:], "--address", f.bus.address, "--json", "list")
+        let mixed = try ctl([:], "--json", "list", "--address=\(f.bus.address)")
+        for result in [after, before, mixed] {
+            #expect(result.status == 0, "\(result)")
+            let tasks = try #require(try json(result.stdout) as? [[String: Any]], "\(result.stdout)")
+            #expect(tasks.map { $0["task"] as? String } == ["inbox"])
+        }
+        // Still one bus: two of them before and after the subcommand are refused.
+        let both = try ctl([:], "--system", "list", "--address", f.bus.address)
+        #expect(both.status == 2 && both.stderr.contains("exclude each other"))
+    }
+
     @Test func statusOfAnApp() throws {
         let f = try Fixture()
         try f.client.register("inbox", .options(interval: 120))
