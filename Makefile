@@ -32,7 +32,7 @@ release: deps
 	$(SWIFT) build -c release
 
 run: build
-	@scripts/run-daemon.sh "$$($(SWIFT) build --show-bin-path)/bgfetchd"
+	@scripts/run-daemon.sh "$$($(SWIFT) build --show-bin-path)/bgfetchd" $(ARGS)
 
 # The integration suite runs twice: on dbus-daemon, then on dbus-broker. The
 # broker pass needs root: dbus-broker-launch wants a journal socket under /run,

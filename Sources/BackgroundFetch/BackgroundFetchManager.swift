@@ -1,3 +1,4 @@
+import BackgroundFetchContract
 import DBus
 import Synchronization
 
@@ -107,6 +108,47 @@ public final class BackgroundFetchManager: Sendable {
                 ManagedTask(appID: app, uid: info["uid"]?.uint32Value ?? 0, info: BackgroundFetchTaskInfo(name: name, info: info)))
         }
         return tasks
+    }
+
+    /// An app as a settings panel shows it (`ListApps`).
+    public struct ManagedApp: Sendable, Hashable {
+        public var appID: String
+        public var uid: UInt32
+        public var status: BackgroundFetchStatus?
+        /// The app's own switch (the `"*"` switch aside).
+        public var enabled: Bool
+        public var restricted: Bool
+        /// Its `SetMinimumInterval`, zero if none.
+        public var minimumInterval: Duration
+        public var taskCount: Int
+    }
+
+    /// `appID`'s status as its own `GetStatus` would answer: tells Denied
+    /// from Restricted (`UID/APP_ID` for root).
+    public func appStatus(_ appID: String) async throws(BackgroundFetchError) -> BackgroundFetchStatus {
+        guard let raw = try await call("GetAppStatus", [.string(appID)]).first?.uint32Value,
+            let status = BackgroundFetchStatus(rawValue: raw)
+        else { throw .badReply("GetAppStatus") }
+        return status
+    }
+
+    /// Every app the caller may see that has tasks or a stored setting.
+    public func listApps() async throws(BackgroundFetchError) -> [ManagedApp] {
+        guard let items = try await call("ListApps").first?.arrayValue else { throw .badReply("ListApps") }
+        var apps: [ManagedApp] = []
+        for item in items {
+            guard let fields = item.structValue, fields.count == 4, let app = fields[0].stringValue,
+                let uid = fields[1].uint32Value, let status = fields[2].uint32Value, let info = fields[3].vardictValue
+            else { throw .badReply("ListApps") }
+            func value(_ key: AppInfoKey) -> DBusValue? { info[key.rawValue] }
+            apps.append(
+                ManagedApp(
+                    appID: app, uid: uid, status: BackgroundFetchStatus(rawValue: status),
+                    enabled: value(.enabled)?.boolValue ?? true, restricted: value(.restricted)?.boolValue ?? false,
+                    minimumInterval: .seconds(value(.minimumInterval)?.uint32Value ?? 0),
+                    taskCount: Int(value(.taskCount)?.uint32Value ?? 0)))
+        }
+        return apps
     }
 
     /// The user's switch for `appID` (`"*"`: every app of the user).

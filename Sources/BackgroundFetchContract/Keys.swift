@@ -10,3 +10,14 @@ public enum TaskInfoKey: String, Sendable, CaseIterable {
     /// `ListTasks` only: whose task it is.
     case uid
 }
+
+/// The keys of an app's info (`Manager.ListApps`).
+public enum AppInfoKey: String, Sendable, CaseIterable {
+    /// The app's own switch (`SetAppEnabled`); the `"*"` switch is not in it.
+    case enabled
+    /// The administrator restricts the app.
+    case restricted
+    /// The app's `SetMinimumInterval`, 0 if none.
+    case minimumInterval
+    case taskCount
+}

@@ -14,7 +14,7 @@ struct Bgfetchctl: AsyncParsableCommand {
             their own uid; root sees and changes every user's, and may name another user's app as \
             UID/APP_ID (1000/org.example.Mail).
 
-            Output is for people; --json (on status, list, history, monitor) is for scripts and keeps \
+            Output is for people; --json (on status, list, apps, history, monitor) is for scripts and keeps \
             its keys stable. Times in JSON are Unix microseconds (0 = none), intervals are seconds, \
             results are the BackgroundFetchResult numbers (1 NoData, 2 NewData, 3 Failed; 0 none yet).
 
@@ -28,8 +28,8 @@ struct Bgfetchctl: AsyncParsableCommand {
             """,
         version: Wire.version,
         subcommands: [
-            StatusCommand.self, ListCommand.self, TriggerCommand.self, EnableCommand.self, DisableCommand.self,
-            HistoryCommand.self, MonitorCommand.self,
+            StatusCommand.self, ListCommand.self, AppsCommand.self, TriggerCommand.self, EnableCommand.self,
+            DisableCommand.self, HistoryCommand.self, MonitorCommand.self,
         ]
     )
 

@@ -27,12 +27,18 @@ enum AppSwitch {
     static func set(_ app: String, enabled: Bool, _ busOptions: BusOptions) async throws(CtlFailure) {
         let manager = try busOptions.connect()
         defer { manager.close() }
+        let apps: [BackgroundFetchManager.ManagedApp]
         do throws(BackgroundFetchError) {
             try await manager.setAppEnabled(app, enabled)
+            apps = try await manager.listApps()
         } catch {
             throw CtlFailure(error)
         }
         let what = app == "*" ? "every app" : app
         Output.line("Background fetch \(enabled ? "enabled" : "disabled") for \(what).")
+        let (uid, appID) = StatusCommand.split(app)
+        if app != "*", apps.first(where: { $0.appID == appID && $0.uid == uid })?.taskCount ?? 0 == 0 {
+            Output.line("\(app) has no registered task; the switch is stored and applies when it registers one.")
+        }
     }
 }

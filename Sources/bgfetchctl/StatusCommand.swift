@@ -76,15 +76,27 @@ struct StatusCommand: AsyncParsableCommand {
         guard !tasks.isEmpty else {
             throw CtlFailure(.notFound, "no such app: '\(app)' has no registered task")
         }
-        let available = !tasks.contains { $0.info.state == .paused }
+        let status: BackgroundFetchStatus
+        do throws(BackgroundFetchError) {
+            status = try await manager.appStatus(app)
+        } catch {
+            throw CtlFailure(error)
+        }
         if json {
             Output.line(
                 Output.json([
-                    "app": appID, "uid": uid, "available": available, "tasks": tasks.map(Output.json),
+                    "app": appID, "uid": uid, "available": status == .available, "status": status.rawValue,
+                    "statusName": status.description, "tasks": tasks.map(Output.json),
                 ]))
             return
         }
-        Output.line("\(appID) (uid \(uid)): " + (available ? "Available" : "not Available (disabled by the user or restricted by the administrator)"))
+        let why: String
+        switch status {
+        case .available: why = ""
+        case .denied: why = " (background fetch is switched off for it; `bgfetchctl enable` turns it on)"
+        case .restricted: why = " (the administrator restricts it; the user's switch cannot change that)"
+        }
+        Output.line("\(appID) (uid \(uid)): \(status)\(why)")
         Output.line("")
         Output.line(Output.taskTable(tasks, showUID: false))
     }

@@ -44,6 +44,32 @@ extension Daemon {
         }
     }
 
+    func getAppStatus(_ call: MethodCall) throws(DBusError) -> [DBusValue] {
+        try run { () throws(FetchError) in
+            let argument = call.arguments[0].stringValue ?? ""
+            let app = try targetApp(call, argument)
+            try TaskName.validate(app.appID, what: "app id")
+            return [.uint32(engine.status(of: app).rawValue)]
+        }
+    }
+
+    func listApps(_ call: MethodCall) throws(DBusError) -> [DBusValue] {
+        try run { () throws(FetchError) in
+            let caller = try managerCaller(call)
+            let apps = engine.listApps(uid: caller.app.uid == 0 ? nil : caller.app.uid).map { app -> DBusValue in
+                let info: [AppInfoKey: DBusValue] = [
+                    .enabled: .bool(app.enabled), .restricted: .bool(app.restricted),
+                    .minimumInterval: .uint32(app.minimumInterval), .taskCount: .uint32(UInt32(clamping: app.taskCount)),
+                ]
+                return .structure([
+                    .string(app.app.appID), .uint32(app.app.uid), .uint32(app.status.rawValue),
+                    .vardict(Dictionary(uniqueKeysWithValues: info.map { ($0.key.rawValue, $0.value) })),
+                ])
+            }
+            return [.array(element: "(suua{sv})", apps)]
+        }
+    }
+
     /// The caller of a management call. On the system bus it becomes a
     /// monitor: `FetchFinished` of the apps it may see is sent to it.
     private func managerCaller(_ call: MethodCall) throws(FetchError) -> Caller {

@@ -48,6 +48,8 @@ extension Daemon {
                     DBusMethod("SetAppEnabled", in: [.init("app_id", "s"), .init("enabled", "b")], handler: bind(Daemon.setAppEnabled)),
                     DBusMethod("TriggerTask", in: [.init("app_id", "s"), .init("name", "s")], out: [.init("request_id", "t")], handler: bind(Daemon.triggerTask)),
                     DBusMethod("GetHistory", in: [.init("app_id", "s"), .init("name", "s")], out: [.init("fetches", "a(ttu)")], handler: bind(Daemon.getHistory)),
+                    DBusMethod("GetAppStatus", in: [.init("app_id", "s")], out: [.init("status", "u")], handler: bind(Daemon.getAppStatus)),
+                    DBusMethod("ListApps", out: [.init("apps", "a(suua{sv})")], handler: bind(Daemon.listApps)),
                 ],
                 signals: [
                     DBusSignal("FetchFinished", [.init("app_id", "s"), .init("name", "s"), .init("request_id", "t"), .init("result", "u")]),

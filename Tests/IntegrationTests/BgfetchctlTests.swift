@@ -127,11 +127,49 @@ struct BgfetchctlTests {
 
         try f.client.call("SetAppEnabled", [.string(Fixture.appID), .bool(false)], interface: ServiceClient.manager)
         let paused = try ctl(f.bus.environment, "status", Fixture.appID)
-        #expect(paused.status == 0 && paused.stdout.contains("not Available"))
+        #expect(paused.status == 0 && paused.stdout.contains("\(Fixture.appID) (uid \(getuid())): Denied"), "\(paused)")
 
         let unknown = try ctl(f.bus.environment, "status", "org.example.Nope")
         #expect(unknown.status == 4)
         #expect(unknown.stderr == "bgfetchctl: no such app: 'org.example.Nope' has no registered task\n")
+    }
+
+    /// Denied (the user's switch) and Restricted (the administrator) are told apart.
+    @Test func statusTellsDeniedFromRestricted() throws {
+        let f = try Fixture(configFile: "[Apps]\nRestricted=org.example.Tracker\n")
+        let tracker = try f.app("org.example.Tracker")
+        defer { tracker.close() }
+        // A restricted app cannot register; the administrator's list still names it, so its tasks
+        // are none, and status says it has none. A denied one keeps its tasks paused.
+        #expect(tracker.error("RegisterTask", [.string("t"), .vardict([:])])?.name == "org.bgfetch.BackgroundFetch1.Error.Restricted")
+        try f.client.register("inbox", .options(interval: 120))
+        try f.client.call("SetAppEnabled", [.string(Fixture.appID), .bool(false)], interface: ServiceClient.manager)
+        let denied = try ctl(f.bus.environment, "status", Fixture.appID, "--json")
+        let object = try #require(try json(denied.stdout) as? [String: Any])
+        #expect(object["statusName"] as? String == "Denied" && object["status"] as? Int == 1)
+        let apps = try ctl(f.bus.environment, "apps", "--json")
+        let list = try #require(try json(apps.stdout) as? [[String: Any]], "\(apps)")
+        #expect(list.map { $0["app"] as? String } == [Fixture.appID])
+        #expect(list.first?["statusName"] as? String == "Denied" && list.first?["taskCount"] as? Int == 1)
+        #expect(list.first?["enabled"] as? Bool == false && list.first?["restricted"] as? Bool == false)
+        // A stored switch makes an app without tasks known; the restriction still wins over it.
+        try f.client.call("SetAppEnabled", [.string("org.example.Tracker"), .bool(false)], interface: ServiceClient.manager)
+        let table = try ctl(f.bus.environment, "apps")
+        #expect(table.status == 0 && table.stdout.contains("org.example.Tracker") && table.stdout.contains("Restricted"), "\(table)")
+        #expect(table.stdout.contains("2 apps listed."))
+    }
+
+    /// Disabling an app with no tasks stores the switch, and says so.
+    @Test func disablingAnAppWithoutTasksSaysSo() throws {
+        let f = try Fixture()
+        let result = try ctl(f.bus.environment, "disable", "org.example.Later")
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("org.example.Later has no registered task; the switch is stored"), "\(result)")
+        let status = try f.client.call("GetAppStatus", [.string("org.example.Later")], interface: ServiceClient.manager)
+        #expect(status.first?.uint32Value == 1)
+        try f.client.register("inbox", .options(interval: 120))
+        let withTasks = try ctl(f.bus.environment, "disable", Fixture.appID)
+        #expect(withTasks.status == 0 && !withTasks.stdout.contains("no registered task"))
     }
 
     // MARK: list

@@ -62,6 +62,7 @@ struct IntrospectionTests {
         #expect(Wire.busName == Wire.appInterface)
         #expect(text.contains(Wire.objectPath))
         let documented = RegisterOptionKey.allCases.map(\.rawValue) + TaskInfoKey.allCases.map(\.rawValue)
+            + AppInfoKey.allCases.map(\.rawValue)
             + TaskState.allCases.map(\.rawValue)
         for word in documented { #expect(text.contains(word), "the interface file does not mention '\(word)'") }
         for error in ServiceErrorName.allCases {
@@ -84,7 +85,7 @@ struct IntrospectionTests {
                 "RegisterTask", "UnregisterTask", "UnregisterAllTasks", "IsTaskRegistered", "GetRegisteredTasks",
                 "GetStatus", "SetMinimumInterval", "FinishFetch", "TriggerFetch",
             ])
-        #expect(Set(file.members(of: manager, kind: "method")) == ["ListTasks", "SetAppEnabled", "TriggerTask", "GetHistory"])
+        #expect(Set(file.members(of: manager, kind: "method")) == ["ListTasks", "SetAppEnabled", "TriggerTask", "GetHistory", "GetAppStatus", "ListApps"])
         #expect(Set(file.members(of: app, kind: "signal")) == ["FetchRequested", "FetchExpired"])
         #expect(file.members(of: manager, kind: "signal") == ["FetchFinished"])
         #expect(Set(file.members(of: app, kind: "property")) == ["Version", "FetchTimeout", "DefaultMinimumInterval", "MinimumIntervalFloor"])
@@ -97,6 +98,9 @@ struct IntrospectionTests {
         #expect(file.signature(app, "signal", "FetchRequested", direction: "out") == "st")
         #expect(file.signature(manager, "method", "ListTasks", direction: "out") == "a(ssa{sv})")
         #expect(file.signature(manager, "method", "GetHistory", direction: "out") == "a(ttu)")
+        #expect(file.signature(manager, "method", "GetAppStatus", direction: "in") == "s")
+        #expect(file.signature(manager, "method", "GetAppStatus", direction: "out") == "u")
+        #expect(file.signature(manager, "method", "ListApps", direction: "out") == "a(suua{sv})")
         #expect(file.signature(manager, "signal", "FetchFinished", direction: "out") == "sstu")
         #expect(file.facts.contains("\(app) property FetchTimeout u read"))
         #expect(file.facts.contains("\(app) property Version s read"))

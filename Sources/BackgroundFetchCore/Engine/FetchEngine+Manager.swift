@@ -36,3 +36,31 @@ extension FetchEngine {
         return try store.history(of: key)
     }
 }
+
+/// An app as a settings panel shows it (`Manager.ListApps`).
+public struct AppOverview: Sendable, Equatable {
+    public var app: AppKey
+    public var status: FetchStatus
+    /// Its own switch (`"*"` aside).
+    public var enabled: Bool
+    public var restricted: Bool
+    /// Its `SetMinimumInterval`, 0 if none.
+    public var minimumInterval: UInt32
+    public var taskCount: Int
+}
+
+extension FetchEngine {
+    /// Every app of `uid` (every user's when nil) that has tasks or a stored
+    /// setting, by uid and app id; the `"*"` switch is no app and is left out.
+    public func listApps(uid: UInt32?) -> [AppOverview] {
+        let known = Set(tasks.keys).union(apps.keys).filter { app in
+            app.appID != AppKey.everyApp && (uid == nil || app.uid == uid)
+        }
+        return known.sorted().map { app in
+            AppOverview(
+                app: app, status: status(of: app), enabled: apps[app]?.enabled ?? true,
+                restricted: config.restrictedApps.contains(app.appID), minimumInterval: apps[app]?.minimumInterval ?? 0,
+                taskCount: tasks[app]?.count ?? 0)
+        }
+    }
+}
