@@ -77,7 +77,6 @@ extension Daemon {
         do throws(FetchError) {
             return try body()
         } catch {
-            logger.debug("refused", metadata: ["error": "\(error.dbusError)"])
             throw error.dbusError
         }
     }

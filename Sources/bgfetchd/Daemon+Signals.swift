@@ -8,8 +8,10 @@ extension Daemon {
         switch event {
         case .fetchRequested(let destination, let task, let requestID):
             emit("FetchRequested", to: destination, [.string(task.name), .uint64(requestID)])
+            logger.info("delivered", metadata: task.logMetadata(["request": "\(requestID)", "to": "\(destination)"]))
         case .fetchExpired(let destination, let task, let requestID):
             emit("FetchExpired", to: destination, [.string(task.name), .uint64(requestID)])
+            logger.info("expired", metadata: task.logMetadata(["request": "\(requestID)"]))
         case .fetchFinished(let task, let requestID, let result):
             let arguments: [DBusValue] = [.string(task.app.appID), .string(task.name), .uint64(requestID), .uint32(result.rawValue)]
             if broadcastsFinished {
@@ -20,6 +22,7 @@ extension Daemon {
                 emit("FetchFinished", interface: Wire.managerInterface, to: monitor, arguments)
             }
         case .activateAndRequest(let task, let requestID):
+            logger.info("activating", metadata: task.logMetadata(["request": "\(requestID)"]))
             activate(task, requestID: requestID)
         }
     }
@@ -47,6 +50,7 @@ extension Daemon {
         switch result {
         case .success:
             emit("FetchRequested", to: appID, [.string(task.name), .uint64(requestID)])
+            logger.info("delivered", metadata: task.logMetadata(["request": "\(requestID)", "to": "\(appID)"]))
         case .failure(let error):
             logger.warning("cannot start the app", metadata: ["app": "\(appID)", "error": "\(error)"])
             engine.activationFailed(task: task, requestID: requestID)

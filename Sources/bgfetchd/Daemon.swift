@@ -181,6 +181,14 @@ import Logging
         startRound()
         let (reply, durable) = engine.trackingWrites { server.reply(to: message) }
         guard let reply else { return }
+        if reply.kind == .error {
+            logger.debug(
+                "refused",
+                metadata: [
+                    "caller": "\(message.sender ?? "")", "member": "\(CallerText.shown(message.member ?? ""))",
+                    "error": "\(reply.errorName ?? "")", "reason": "\(reply.error?.message ?? "")",
+                ])
+        }
         if durable || round.isWaiting(for: message.sender) {
             round.add(.reply(reply, to: message, durable: durable))
         } else {

@@ -32,6 +32,7 @@ extension FetchEngine {
         change.batch.save(task)
         deliverIfPossible(&task, now: now, change: &change)
         try commit(change)
+        logger.info("registered", metadata: key.logMetadata(["interval": "\(options.minimumInterval)"]))
     }
 
     public func unregister(_ caller: Caller, name: String) throws(FetchError) {
@@ -41,14 +42,15 @@ extension FetchEngine {
         var change = makeChange()
         change.batch.delete(key)
         try commit(change)
+        logger.info("unregistered", metadata: key.logMetadata())
     }
 
     public func unregisterAll(_ caller: Caller) throws(FetchError) {
         var change = makeChange()
-        for name in tasks[caller.app]?.keys ?? [:].keys {
-            change.batch.delete(TaskKey(app: caller.app, name: name))
-        }
+        let keys = (tasks[caller.app]?.keys ?? [:].keys).map { TaskKey(app: caller.app, name: $0) }
+        for key in keys { change.batch.delete(key) }
         try commit(change)
+        for key in keys { logger.info("unregistered", metadata: key.logMetadata()) }
     }
 
     public func isRegistered(_ caller: Caller, name: String) throws(FetchError) -> Bool {
@@ -82,6 +84,7 @@ extension FetchEngine {
         finishOutstanding(&task, result: result, finishedAt: clock.now(), change: &change)
         change.events.append(.fetchFinished(task: key, requestID: requestID, result: result))
         try commit(change)
+        logger.info("answered", metadata: key.logMetadata(["request": "\(requestID)", "result": "\(result)"]))
     }
 
     /// Binds the task to the caller, wakes it if dormant and fires it now;

@@ -1,3 +1,5 @@
+import Logging
+
 /// An app as the service knows it: the user it runs as and its app id.
 public struct AppKey: Hashable, Sendable, Comparable, CustomStringConvertible {
     public var uid: UInt32
@@ -40,5 +42,17 @@ public struct Caller: Sendable, Equatable {
     public init(app: AppKey, connection: String) {
         self.app = app
         self.connection = connection
+    }
+}
+
+extension TaskKey {
+    /// The task as a log line names it: the app (escaped and cut, as every
+    /// caller string in a log), its uid and the task.
+    public func logMetadata(_ more: Logger.Metadata = [:]) -> Logger.Metadata {
+        var metadata = more
+        metadata["app"] = "\(CallerText.shown(app.appID))"
+        metadata["uid"] = "\(app.uid)"
+        metadata["task"] = "\(CallerText.shown(name))"
+        return metadata
     }
 }
