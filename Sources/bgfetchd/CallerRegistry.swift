@@ -67,6 +67,14 @@ import DBus
     /// the daemon serves a connection's calls only once it is known. Refused
     /// when the bus could not tell who it is: never guessed.
     func caller(_ sender: String) throws(FetchError) -> Caller {
+        let caller = try user(sender)
+        guard !caller.app.appID.isEmpty else { throw FetchError(.accessDenied, "cannot tell which app \(sender) is") }
+        return caller
+    }
+
+    /// The caller behind `sender` for a management call, which acts by uid
+    /// alone: its app id may be empty (the bus gave no pid).
+    func user(_ sender: String) throws(FetchError) -> Caller {
         guard let known = known(sender) else { throw FetchError(.accessDenied, "cannot identify the caller \(sender) yet") }
         return try known.get()
     }
@@ -130,9 +138,8 @@ import DBus
         }
         let pid = credentials["ProcessID"]?.uint32Value
         let names = ownedNames[sender].map { Array($0) } ?? []
-        guard let appID = resolver.appID(pid: pid, ownedNames: names), !appID.isEmpty else {
-            throw FetchError(.accessDenied, "cannot tell which app \(sender) is")
-        }
-        return AppKey(uid: uid, appID: appID)
+        // No app id (the bus gave no pid, nothing else names it): the uid
+        // still serves management calls; app calls are refused (`caller`).
+        return AppKey(uid: uid, appID: resolver.appID(pid: pid, ownedNames: names) ?? "")
     }
 }

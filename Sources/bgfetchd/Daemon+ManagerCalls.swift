@@ -73,7 +73,7 @@ extension Daemon {
     /// The caller of a management call. On the system bus it becomes a
     /// monitor: `FetchFinished` of the apps it may see is sent to it.
     private func managerCaller(_ call: MethodCall) throws(FetchError) -> Caller {
-        let caller = try registry.caller(call.sender)
+        let caller = try registry.user(call.sender)
         if !broadcastsFinished { monitors[call.sender] = caller.app.uid }
         return caller
     }

@@ -21,7 +21,8 @@ private final class FakeProc {
 
     /// Creates `<root>/<pid>/` with whichever of the three files are given.
     func process(
-        _ pid: UInt32, flatpakInfo: String? = nil, cgroup: String? = nil, exe: String? = nil
+        _ pid: UInt32, flatpakInfo: String? = nil, cgroup: String? = nil, exe: String? = nil,
+        cmdline: [String]? = nil, comm: String? = nil
     ) throws {
         let dir = root.appendingPathComponent("\(pid)", isDirectory: true)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -38,6 +39,10 @@ private final class FakeProc {
             try FileManager.default.createSymbolicLink(
                 atPath: dir.appendingPathComponent("exe").path, withDestinationPath: exe)
         }
+        if let cmdline {
+            try Data(cmdline.joined(separator: "\0").utf8 + [0]).write(to: dir.appendingPathComponent("cmdline"))
+        }
+        if let comm { try (comm + "\n").write(to: dir.appendingPathComponent("comm"), atomically: true, encoding: .utf8) }
     }
 }
 
@@ -101,6 +106,19 @@ struct IdentityTests {
         try proc.process(43, exe: "/opt/app/bin/feed-reader (deleted)")
         #expect(proc.resolver.appID(pid: 42, ownedNames: []) == "busctl")
         #expect(proc.resolver.appID(pid: 43, ownedNames: []) == "feed-reader")
+    }
+
+    /// A service user may not read another uid's exe link: argv[0], then comm.
+    @Test func argv0ThenCommWhereTheExeLinkCannotBeRead() throws {
+        let proc = try FakeProc()
+        try proc.process(44, cmdline: ["/usr/bin/python3", "/home/u/sync.py"], comm: "python3")
+        try proc.process(45, cmdline: ["-bash"], comm: "bash")
+        try proc.process(46, comm: "gdbus")
+        try proc.process(47, exe: "/usr/bin/busctl", cmdline: ["other"], comm: "other")
+        #expect(proc.resolver.appID(pid: 44, ownedNames: []) == "python3")
+        #expect(proc.resolver.appID(pid: 45, ownedNames: []) == "-bash")
+        #expect(proc.resolver.appID(pid: 46, ownedNames: []) == "gdbus")
+        #expect(proc.resolver.appID(pid: 47, ownedNames: []) == "busctl", "the exe link wins where it can be read")
     }
 
     @Test func nothingFoundGivesNil() throws {

@@ -21,7 +21,10 @@ public struct AppIdentityResolver: Sendable {
     ///    (`app-[<launcher>-]<app-id>[@<instance>|-<random>].scope|.service`),
     ///    read from `<procRoot>/<pid>/cgroup`;
     /// 3. the lowest-sorted well-known name in `ownedNames` (unique `:1.x` names are ignored);
-    /// 4. the file name of the `<procRoot>/<pid>/exe` link target.
+    /// 4. the file name of the `<procRoot>/<pid>/exe` link target; where that
+    ///    cannot be read (a service user may not read another uid's), the
+    ///    file name of `argv[0]` from `<procRoot>/<pid>/cmdline`, else
+    ///    `<procRoot>/<pid>/comm`.
     ///
     /// - Returns: nil only when none of these yields anything.
     public func appID(pid: UInt32?, ownedNames: [String]) -> String? {
@@ -40,9 +43,25 @@ public struct AppIdentityResolver: Sendable {
             return name
         }
         if let pid {
-            return executableName(pid: pid)
+            return executableName(pid: pid) ?? commandName(pid: pid) ?? processName(pid: pid)
         }
         return nil
+    }
+
+    /// The file name of `argv[0]`, as `<procRoot>/<pid>/cmdline` has it.
+    func commandName(pid: UInt32) -> String? {
+        guard let data = FileManager.default.contents(atPath: "\(procRoot)/\(pid)/cmdline"),
+            let first = data.split(separator: 0, omittingEmptySubsequences: false).first,
+            let name = String(decoding: first, as: UTF8.self).split(separator: "/").last, !name.isEmpty
+        else { return nil }
+        return String(name)
+    }
+
+    /// The kernel's name for the process (`<procRoot>/<pid>/comm`).
+    func processName(pid: UInt32) -> String? {
+        guard let text = Self.readText("\(procRoot)/\(pid)/comm") else { return nil }
+        let name = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        return name.isEmpty ? nil : name
     }
 
     /// The value of `name=` in the `[Application]` group of a Flatpak
