@@ -28,8 +28,13 @@ deps:
 build: deps
 	$(SWIFT) build
 
-release: deps
-	$(SWIFT) build -c release
+# What is installed: bgfetchd and bgfetchctl only, with the Swift runtime
+# linked in statically (so they run on a machine without Swift), in a build
+# folder of their own. Needs the -dev packages (`make deps`), never installs any.
+RELEASE = $(SWIFT) build -c release --static-swift-stdlib --scratch-path .build-release
+release:
+	$(RELEASE) --product bgfetchd
+	$(RELEASE) --product bgfetchctl
 
 run: build
 	@scripts/run-daemon.sh "$$($(SWIFT) build --show-bin-path)/bgfetchd" $(ARGS)
@@ -67,7 +72,7 @@ DATADIR     = $(PREFIX)/share
 UNITDIR     = $(PREFIX)/lib/systemd/system
 USERUNITDIR = $(PREFIX)/lib/systemd/user
 SYSUSERSDIR = $(PREFIX)/lib/sysusers.d
-BUILD_BIN  ?= $(shell $(SWIFT) build -c release --show-bin-path 2>/dev/null)
+BUILD_BIN  ?= $(shell $(RELEASE) --show-bin-path 2>/dev/null)
 INSTALLED = \
 	$(BINDIR)/bgfetchd $(BINDIR)/bgfetchctl \
 	$(DATADIR)/dbus-1/interfaces/org.bgfetch.BackgroundFetch1.xml \
@@ -81,7 +86,6 @@ INSTALLED = \
 	$(DATADIR)/fish/vendor_completions.d/bgfetchctl.fish
 
 install: release
-	$(SWIFT) build -c release --product bgfetchctl
 	$(MAKE) install-files BUILD_BIN="$(BUILD_BIN)"
 
 install-files:

@@ -91,3 +91,25 @@ struct PackagingTests {
         #expect((score ?? 99) <= 1.5, "\(line)")
     }
 }
+
+/// What `make install` installs runs on a machine without Swift.
+@Suite(.timeLimit(.minutes(10)))
+struct StaticBinaryTests {
+    @Test func theReleaseBinariesNeedNoSwiftRuntime() throws {
+        let build = try Command.run("/usr/bin/make", ["-s", "-C", Paths.packageRoot.path, "release"])
+        try #require(build.status == 0, "make release failed: \(build)")
+        let bin = Paths.packageRoot.appendingPathComponent(".build-release/release")
+        for binary in ["bgfetchd", "bgfetchctl"] {
+            let path = bin.appendingPathComponent(binary).path
+            let ldd = try Command.run("/usr/bin/ldd", [path])
+            #expect(ldd.status == 0 && ldd.stdout.contains("libc.so"), "\(ldd)")
+            #expect(!ldd.stdout.contains("swift"), "\(binary) links a Swift library:\n\(ldd.stdout)")
+            // As root, with /opt/swift hidden by an empty tmpfs in a mount namespace of its own.
+            if getuid() == 0 {
+                let hidden = try Command.run(
+                    "/usr/bin/unshare", ["-m", "--propagation", "private", "/bin/sh", "-c", "mount -t tmpfs none /opt/swift && \"$0\" --version", path])
+                #expect(hidden.status == 0 && hidden.stdout.contains("0."), "\(binary) without /opt/swift: \(hidden)")
+            }
+        }
+    }
+}
