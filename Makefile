@@ -80,7 +80,7 @@ INSTALLED = \
 	$(DATADIR)/dbus-1/system-services/org.bgfetch.BackgroundFetch1.service \
 	$(DATADIR)/dbus-1/services/org.bgfetch.BackgroundFetch1.service \
 	$(UNITDIR)/bgfetchd.service $(USERUNITDIR)/bgfetchd.service $(SYSUSERSDIR)/bgfetch.conf \
-	$(DATADIR)/doc/bgfetch/README.md \
+	$(DATADIR)/doc/bgfetch/README.md $(DATADIR)/doc/bgfetch/LICENSE \
 	$(DATADIR)/bash-completion/completions/bgfetchctl \
 	$(DATADIR)/zsh/site-functions/_bgfetchctl \
 	$(DATADIR)/fish/vendor_completions.d/bgfetchctl.fish
@@ -100,6 +100,7 @@ install-files:
 	sed 's|@bindir@|$(BINDIR)|g' systemd/user/bgfetchd.service > "$(DESTDIR)$(USERUNITDIR)/bgfetchd.service"
 	install -D -m 0644 systemd/bgfetch.sysusers "$(DESTDIR)$(SYSUSERSDIR)/bgfetch.conf"
 	install -D -m 0644 README.md "$(DESTDIR)$(DATADIR)/doc/bgfetch/README.md"
+	install -D -m 0644 LICENSE "$(DESTDIR)$(DATADIR)/doc/bgfetch/LICENSE"
 	install -d "$(DESTDIR)$(DATADIR)/bash-completion/completions" "$(DESTDIR)$(DATADIR)/zsh/site-functions" "$(DESTDIR)$(DATADIR)/fish/vendor_completions.d"
 	"$(BUILD_BIN)/bgfetchctl" --generate-completion-script bash > "$(DESTDIR)$(DATADIR)/bash-completion/completions/bgfetchctl"
 	"$(BUILD_BIN)/bgfetchctl" --generate-completion-script zsh > "$(DESTDIR)$(DATADIR)/zsh/site-functions/_bgfetchctl"

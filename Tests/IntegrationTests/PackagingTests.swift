@@ -22,7 +22,7 @@ struct PackagingTests {
         "usr/share/dbus-1/system-services/org.bgfetch.BackgroundFetch1.service",
         "usr/share/dbus-1/services/org.bgfetch.BackgroundFetch1.service",
         "usr/lib/systemd/system/bgfetchd.service", "usr/lib/systemd/user/bgfetchd.service",
-        "usr/lib/sysusers.d/bgfetch.conf", "usr/share/doc/bgfetch/README.md",
+        "usr/lib/sysusers.d/bgfetch.conf", "usr/share/doc/bgfetch/README.md", "usr/share/doc/bgfetch/LICENSE",
         "usr/share/bash-completion/completions/bgfetchctl", "usr/share/zsh/site-functions/_bgfetchctl",
         "usr/share/fish/vendor_completions.d/bgfetchctl.fish",
     ]
