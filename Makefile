@@ -72,11 +72,17 @@ DATADIR     = $(PREFIX)/share
 UNITDIR     = $(PREFIX)/lib/systemd/system
 USERUNITDIR = $(PREFIX)/lib/systemd/user
 SYSUSERSDIR = $(PREFIX)/lib/sysusers.d
+SYSCONFDIR ?= /etc
+DOCDIR      = $(DATADIR)/doc/bgfetch
+# The system bus reads policy only from /usr/share/dbus-1/system.d and
+# /etc/dbus-1/system.d: under any other PREFIX the policy goes to the latter.
+POLICYDIR   = $(if $(filter /usr,$(PREFIX)),$(DATADIR)/dbus-1/system.d,$(SYSCONFDIR)/dbus-1/system.d)
+SUBSTITUTE  = sed -e 's|@bindir@|$(BINDIR)|g' -e 's|@docdir@|$(DOCDIR)|g'
 BUILD_BIN  ?= $(shell $(RELEASE) --show-bin-path 2>/dev/null)
 INSTALLED = \
 	$(BINDIR)/bgfetchd $(BINDIR)/bgfetchctl \
 	$(DATADIR)/dbus-1/interfaces/org.bgfetch.BackgroundFetch1.xml \
-	$(DATADIR)/dbus-1/system.d/org.bgfetch.BackgroundFetch1.conf \
+	$(POLICYDIR)/org.bgfetch.BackgroundFetch1.conf \
 	$(DATADIR)/dbus-1/system-services/org.bgfetch.BackgroundFetch1.service \
 	$(DATADIR)/dbus-1/services/org.bgfetch.BackgroundFetch1.service \
 	$(UNITDIR)/bgfetchd.service $(USERUNITDIR)/bgfetchd.service $(SYSUSERSDIR)/bgfetch.conf \
@@ -92,15 +98,17 @@ install-files:
 	install -D -m 0755 "$(BUILD_BIN)/bgfetchd" "$(DESTDIR)$(BINDIR)/bgfetchd"
 	install -D -m 0755 "$(BUILD_BIN)/bgfetchctl" "$(DESTDIR)$(BINDIR)/bgfetchctl"
 	install -D -m 0644 dbus/org.bgfetch.BackgroundFetch1.xml "$(DESTDIR)$(DATADIR)/dbus-1/interfaces/org.bgfetch.BackgroundFetch1.xml"
-	install -D -m 0644 dbus/org.bgfetch.BackgroundFetch1.conf "$(DESTDIR)$(DATADIR)/dbus-1/system.d/org.bgfetch.BackgroundFetch1.conf"
+	install -D -m 0644 dbus/org.bgfetch.BackgroundFetch1.conf "$(DESTDIR)$(POLICYDIR)/org.bgfetch.BackgroundFetch1.conf"
 	install -D -m 0644 dbus/system-services/org.bgfetch.BackgroundFetch1.service "$(DESTDIR)$(DATADIR)/dbus-1/system-services/org.bgfetch.BackgroundFetch1.service"
 	install -d "$(DESTDIR)$(DATADIR)/dbus-1/services" "$(DESTDIR)$(UNITDIR)" "$(DESTDIR)$(USERUNITDIR)"
-	sed 's|@bindir@|$(BINDIR)|g' dbus/services/org.bgfetch.BackgroundFetch1.service > "$(DESTDIR)$(DATADIR)/dbus-1/services/org.bgfetch.BackgroundFetch1.service"
-	sed 's|@bindir@|$(BINDIR)|g' systemd/bgfetchd.service > "$(DESTDIR)$(UNITDIR)/bgfetchd.service"
-	sed 's|@bindir@|$(BINDIR)|g' systemd/user/bgfetchd.service > "$(DESTDIR)$(USERUNITDIR)/bgfetchd.service"
+	$(SUBSTITUTE) dbus/services/org.bgfetch.BackgroundFetch1.service > "$(DESTDIR)$(DATADIR)/dbus-1/services/org.bgfetch.BackgroundFetch1.service"
+	$(SUBSTITUTE) systemd/bgfetchd.service > "$(DESTDIR)$(UNITDIR)/bgfetchd.service"
+	$(SUBSTITUTE) systemd/user/bgfetchd.service > "$(DESTDIR)$(USERUNITDIR)/bgfetchd.service"
+	# The commented defaults, as systemd installs its own *.conf; an edited one is kept.
+	test -e "$(DESTDIR)$(SYSCONFDIR)/bgfetch/bgfetchd.conf" || install -D -m 0644 systemd/bgfetchd.conf "$(DESTDIR)$(SYSCONFDIR)/bgfetch/bgfetchd.conf"
 	install -D -m 0644 systemd/bgfetch.sysusers "$(DESTDIR)$(SYSUSERSDIR)/bgfetch.conf"
-	install -D -m 0644 README.md "$(DESTDIR)$(DATADIR)/doc/bgfetch/README.md"
-	install -D -m 0644 LICENSE "$(DESTDIR)$(DATADIR)/doc/bgfetch/LICENSE"
+	install -D -m 0644 README.md "$(DESTDIR)$(DOCDIR)/README.md"
+	install -D -m 0644 LICENSE "$(DESTDIR)$(DOCDIR)/LICENSE"
 	install -d "$(DESTDIR)$(DATADIR)/bash-completion/completions" "$(DESTDIR)$(DATADIR)/zsh/site-functions" "$(DESTDIR)$(DATADIR)/fish/vendor_completions.d"
 	"$(BUILD_BIN)/bgfetchctl" --generate-completion-script bash > "$(DESTDIR)$(DATADIR)/bash-completion/completions/bgfetchctl"
 	"$(BUILD_BIN)/bgfetchctl" --generate-completion-script zsh > "$(DESTDIR)$(DATADIR)/zsh/site-functions/_bgfetchctl"
@@ -108,7 +116,10 @@ install-files:
 
 uninstall:
 	for f in $(INSTALLED); do rm -f "$(DESTDIR)$$f"; done
-	-rmdir "$(DESTDIR)$(DATADIR)/doc/bgfetch" 2>/dev/null
+	-rmdir "$(DESTDIR)$(DOCDIR)" 2>/dev/null
+	# The settings file goes only if nobody edited it.
+	-cmp -s systemd/bgfetchd.conf "$(DESTDIR)$(SYSCONFDIR)/bgfetch/bgfetchd.conf" && rm -f "$(DESTDIR)$(SYSCONFDIR)/bgfetch/bgfetchd.conf"
+	-rmdir "$(DESTDIR)$(SYSCONFDIR)/bgfetch" 2>/dev/null
 
 clean:
 	rm -rf .build

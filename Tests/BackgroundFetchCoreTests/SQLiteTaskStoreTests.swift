@@ -53,6 +53,13 @@ struct SQLiteTaskStoreTests {
         let store = try SQLiteTaskStore(directory: nested, logger: quietLogger)
         try store.write({ var b = StoreBatch(); b.bootID = "x"; return b }())
         #expect(FileManager.default.fileExists(atPath: nested + "/bgfetch.db"))
+        // Only the owner may look in or read it, on either bus.
+        func mode(_ path: String) throws -> Int {
+            try #require(FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int)
+        }
+        #expect(try mode(nested) == 0o700)
+        #expect(try mode(nested + "/bgfetch.db") == 0o600)
+        #expect(try mode(nested + "/bgfetch.db-wal") & 0o077 == 0)
     }
 
     @Test func everyTaskFieldRoundTrips() throws {

@@ -24,7 +24,7 @@ struct PackagingTests {
         "usr/lib/systemd/system/bgfetchd.service", "usr/lib/systemd/user/bgfetchd.service",
         "usr/lib/sysusers.d/bgfetch.conf", "usr/share/doc/bgfetch/README.md", "usr/share/doc/bgfetch/LICENSE",
         "usr/share/bash-completion/completions/bgfetchctl", "usr/share/zsh/site-functions/_bgfetchctl",
-        "usr/share/fish/vendor_completions.d/bgfetchctl.fish",
+        "usr/share/fish/vendor_completions.d/bgfetchctl.fish", "etc/bgfetch/bgfetchd.conf",
     ]
 
     func files(under root: URL) -> [String] {
@@ -50,6 +50,11 @@ struct PackagingTests {
         #expect(!unit.contains("@bindir@"))
         let system = try String(contentsOf: root.appendingPathComponent("usr/share/dbus-1/system-services/org.bgfetch.BackgroundFetch1.service"), encoding: .utf8)
         #expect(system.contains("Exec=/bin/false") && system.contains("SystemdService=bgfetchd.service") && system.contains("User="))
+        #expect(unit.contains("Documentation=file:///usr/share/doc/bgfetch/README.md"))
+        // The commented defaults parse as the defaults.
+        let defaults = try Command.run(
+            Paths.bgfetchd, ["--config", root.appendingPathComponent("etc/bgfetch/bgfetchd.conf").path, "--print-introspection"])
+        #expect(defaults.status == 0, "\(defaults)")
         let completion = try String(contentsOf: root.appendingPathComponent("usr/share/bash-completion/completions/bgfetchctl"), encoding: .utf8)
         #expect(completion.contains("bgfetchctl"))
 
@@ -57,6 +62,21 @@ struct PackagingTests {
             "/usr/bin/make", ["-s", "-C", Paths.packageRoot.path, "uninstall", "DESTDIR=\(root.path)", "PREFIX=/usr"])
         #expect(uninstall.status == 0)
         #expect(files(under: root).isEmpty)
+    }
+
+    /// Under another prefix the policy goes where the system bus reads it,
+    /// and the units' documentation follows the prefix.
+    @Test func aLocalPrefixKeepsThePolicyWhereTheBusReadsIt() throws {
+        let root = try installTree(prefix: "/usr/local")
+        let found = files(under: root)
+        #expect(found.contains("etc/dbus-1/system.d/org.bgfetch.BackgroundFetch1.conf"), "\(found)")
+        #expect(!found.contains { $0.hasPrefix("usr/local/share/dbus-1/system.d") })
+        let unit = try String(contentsOf: root.appendingPathComponent("usr/local/lib/systemd/system/bgfetchd.service"), encoding: .utf8)
+        #expect(unit.contains("Documentation=file:///usr/local/share/doc/bgfetch/README.md"))
+        #expect(unit.contains("ExecStart=/usr/local/bin/bgfetchd --system"))
+        let uninstall = try Command.run(
+            "/usr/bin/make", ["-s", "-C", Paths.packageRoot.path, "uninstall", "DESTDIR=\(root.path)", "PREFIX=/usr/local"])
+        #expect(uninstall.status == 0 && files(under: root).isEmpty, "\(files(under: root))")
     }
 
     @Test func theUnitsVerifyAndTheSystemUnitIsHardened() throws {

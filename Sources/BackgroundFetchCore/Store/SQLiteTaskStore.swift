@@ -21,7 +21,9 @@ public final class SQLiteTaskStore: TaskStore {
     /// an error in the log, and a new one is started: never silently replaced.
     public init(directory: String, logger: Logger) throws(FetchError) {
         do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            // Only its owner may look in (as StateDirectoryMode=0700 does on the system bus).
+            try FileManager.default.createDirectory(
+                atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
             throw .failed("cannot create the state directory \(directory): \(error.localizedDescription)")
         }
@@ -46,6 +48,9 @@ public final class SQLiteTaskStore: TaskStore {
         } catch {
             throw .failed("cannot open the database \(path): \(error)")
         }
+        // Readable by its owner alone (SQLite gives files it makes later the
+        // database's mode; the WAL and its index exist already).
+        for suffix in ["", "-wal", "-shm"] { chmod(path + suffix, 0o600) }
     }
 
     /// `base`, or `base.2`, `base.3`, … : the first name no file has.
