@@ -7,7 +7,7 @@ PREFIX     ?= /usr/local
 DESTDIR    ?=
 DEBIAN_PACKAGES = libdbus-1-dev libsqlite3-dev dbus-daemon dbus-bin dbus-broker systemd libglib2.0-bin python3 python3-dbus python3-gi util-linux sqlite3
 
-.PHONY: all deps build release run test bench stress install install-files uninstall clean
+.PHONY: all deps build release run test bench stress install install-files uninstall clean man
 
 all: build
 
@@ -46,6 +46,7 @@ BROKER_PASS = unshare -m --propagation private env BGFETCH_TEST_BUS=dbus-broker 
 
 test: deps
 	$(SWIFT) build --build-tests
+	$(SWIFT) build --product generate-manual
 	$(SWIFT) test --skip-build
 	@if [ "$$(id -u)" = 0 ]; then \
 	  echo '$(BROKER_PASS)'; $(BROKER_PASS); \
@@ -74,6 +75,7 @@ USERUNITDIR = $(PREFIX)/lib/systemd/user
 SYSUSERSDIR = $(PREFIX)/lib/sysusers.d
 SYSCONFDIR ?= /etc
 DOCDIR      = $(DATADIR)/doc/bgfetch
+MANDIR      = $(DATADIR)/man
 # The system bus reads policy only from /usr/share/dbus-1/system.d and
 # /etc/dbus-1/system.d: under any other PREFIX the policy goes to the latter.
 POLICYDIR   = $(if $(filter /usr,$(PREFIX)),$(DATADIR)/dbus-1/system.d,$(SYSCONFDIR)/dbus-1/system.d)
@@ -87,6 +89,8 @@ INSTALLED = \
 	$(DATADIR)/dbus-1/services/org.bgfetch.BackgroundFetch1.service \
 	$(UNITDIR)/bgfetchd.service $(USERUNITDIR)/bgfetchd.service $(SYSUSERSDIR)/bgfetch.conf \
 	$(DATADIR)/doc/bgfetch/README.md $(DATADIR)/doc/bgfetch/LICENSE \
+	$(MANDIR)/man1/bgfetchctl.1 $(MANDIR)/man8/bgfetchd.8 $(MANDIR)/man5/bgfetchd.conf.5 \
+	$(MANDIR)/man5/org.bgfetch.BackgroundFetch1.5 \
 	$(DATADIR)/bash-completion/completions/bgfetchctl \
 	$(DATADIR)/zsh/site-functions/_bgfetchctl \
 	$(DATADIR)/fish/vendor_completions.d/bgfetchctl.fish
@@ -109,6 +113,10 @@ install-files:
 	install -D -m 0644 systemd/bgfetch.sysusers "$(DESTDIR)$(SYSUSERSDIR)/bgfetch.conf"
 	install -D -m 0644 README.md "$(DESTDIR)$(DOCDIR)/README.md"
 	install -D -m 0644 LICENSE "$(DESTDIR)$(DOCDIR)/LICENSE"
+	install -D -m 0644 man/bgfetchctl.1 "$(DESTDIR)$(MANDIR)/man1/bgfetchctl.1"
+	install -D -m 0644 man/bgfetchd.8 "$(DESTDIR)$(MANDIR)/man8/bgfetchd.8"
+	install -D -m 0644 man/bgfetchd.conf.5 "$(DESTDIR)$(MANDIR)/man5/bgfetchd.conf.5"
+	install -D -m 0644 man/org.bgfetch.BackgroundFetch1.5 "$(DESTDIR)$(MANDIR)/man5/org.bgfetch.BackgroundFetch1.5"
 	install -d "$(DESTDIR)$(DATADIR)/bash-completion/completions" "$(DESTDIR)$(DATADIR)/zsh/site-functions" "$(DESTDIR)$(DATADIR)/fish/vendor_completions.d"
 	"$(BUILD_BIN)/bgfetchctl" --generate-completion-script bash > "$(DESTDIR)$(DATADIR)/bash-completion/completions/bgfetchctl"
 	"$(BUILD_BIN)/bgfetchctl" --generate-completion-script zsh > "$(DESTDIR)$(DATADIR)/zsh/site-functions/_bgfetchctl"
@@ -123,3 +131,15 @@ uninstall:
 
 clean:
 	rm -rf .build
+
+# The man pages: bgfetchd(8) and bgfetchctl(1) from the command lines
+# (swift-argument-parser's generate-manual), bgfetchd.conf(5) from the
+# commented settings file, org.bgfetch.BackgroundFetch1(5) from the interface
+# XML. A test regenerates them and fails if a committed page differs.
+MAN_DATE = 2026-12-03
+man: build
+	$(SWIFT) build --product generate-manual
+	"$$($(SWIFT) build --show-bin-path)/generate-manual" "$$($(SWIFT) build --show-bin-path)/bgfetchd" --section 8 --date $(MAN_DATE) --output-directory man
+	"$$($(SWIFT) build --show-bin-path)/generate-manual" "$$($(SWIFT) build --show-bin-path)/bgfetchctl" --section 1 --date $(MAN_DATE) --output-directory man
+	python3 scripts/conf-man.py systemd/bgfetchd.conf $(MAN_DATE) > man/bgfetchd.conf.5
+	python3 scripts/dbus-man.py dbus/org.bgfetch.BackgroundFetch1.xml $(MAN_DATE) > man/org.bgfetch.BackgroundFetch1.5

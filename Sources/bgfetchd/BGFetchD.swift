@@ -10,6 +10,18 @@ struct BGFetchD: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bgfetchd",
         abstract: "The bgfetch background-fetch service (org.bgfetch.BackgroundFetch1).",
+        discussion: """
+            bgfetchd lets desktop apps register named background tasks and wakes each about every \
+            minimum interval with a FetchRequested signal; the app refreshes its data and answers \
+            NoData, NewData or Failed with FinishFetch. It serves the session bus (one daemon per \
+            user) or the system bus (one for every user), started by D-Bus activation or systemd, \
+            and keeps its registrations across restarts and boots in SQLite under its state \
+            directory ($XDG_STATE_HOME/bgfetch, /var/lib/bgfetch on the system bus, or --state-dir). \
+            Its D-Bus API is org.bgfetch.BackgroundFetch1(5); its settings file is \
+            bgfetchd.conf(5); bgfetchctl(1) inspects and controls it. SIGTERM or SIGINT stops it: \
+            the calls already queued are served and stored first. It exits 1 with a one-line reason \
+            when it cannot start.
+            """,
         version: Wire.version)
 
     @Flag(help: "Serve the session bus (the default).") var session = false

@@ -25,6 +25,8 @@ struct PackagingTests {
         "usr/lib/sysusers.d/bgfetch.conf", "usr/share/doc/bgfetch/README.md", "usr/share/doc/bgfetch/LICENSE",
         "usr/share/bash-completion/completions/bgfetchctl", "usr/share/zsh/site-functions/_bgfetchctl",
         "usr/share/fish/vendor_completions.d/bgfetchctl.fish", "etc/bgfetch/bgfetchd.conf",
+        "usr/share/man/man1/bgfetchctl.1", "usr/share/man/man8/bgfetchd.8", "usr/share/man/man5/bgfetchd.conf.5",
+        "usr/share/man/man5/org.bgfetch.BackgroundFetch1.5",
     ]
 
     func files(under root: URL) -> [String] {
@@ -130,6 +132,66 @@ struct StaticBinaryTests {
                     "/usr/bin/unshare", ["-m", "--propagation", "private", "/bin/sh", "-c", "mount -t tmpfs none /opt/swift && \"$0\" --version", path])
                 #expect(hidden.status == 0 && hidden.stdout.contains("0."), "\(binary) without /opt/swift: \(hidden)")
             }
+        }
+    }
+}
+
+/// The man pages in the repository are what the code and the files make of
+/// them now: regenerated here, they must not differ.
+@Suite(.timeLimit(.minutes(2)))
+struct ManPageTests {
+    static let date = "2026-12-03"
+
+    func committed(_ name: String) throws -> String {
+        try String(contentsOf: Paths.packageRoot.appendingPathComponent("man/\(name)"), encoding: .utf8)
+    }
+
+    @Test func theCommandLinePagesMatchTheCommandLines() throws {
+        let generator = Paths.products.appendingPathComponent("generate-manual").path
+        try #require(access(generator, X_OK) == 0, "build it first: swift build --product generate-manual (make test does)")
+        let out = Paths.temporaryDirectory("bgfetch-man")
+        for (tool, section) in [("bgfetchd", "8"), ("bgfetchctl", "1")] {
+            let run = try Command.run(
+                generator,
+                [Paths.products.appendingPathComponent(tool).path, "--section", section, "--date", Self.date,
+                 "--output-directory", out.path])
+            try #require(run.status == 0, "\(run)")
+            let fresh = try String(contentsOf: out.appendingPathComponent("\(tool).\(section)"), encoding: .utf8)
+            #expect(fresh == (try committed("\(tool).\(section)")), "man/\(tool).\(section) is stale: run make man")
+        }
+    }
+
+    @Test func theFilePagesMatchTheirFiles() throws {
+        for (script, source, page) in [
+            ("conf-man.py", "systemd/bgfetchd.conf", "bgfetchd.conf.5"),
+            ("dbus-man.py", "dbus/org.bgfetch.BackgroundFetch1.xml", "org.bgfetch.BackgroundFetch1.5"),
+        ] {
+            let root = Paths.packageRoot
+            let run = try Command.run(
+                "/usr/bin/python3",
+                [root.appendingPathComponent("scripts/\(script)").path, root.appendingPathComponent(source).path, Self.date])
+            try #require(run.status == 0, "\(run)")
+            #expect(run.stdout == (try committed(page)), "man/\(page) is stale: run make man")
+        }
+        // The API page names every member of the interface file.
+        let api = try committed("org.bgfetch.BackgroundFetch1.5")
+        for member in ["RegisterTask", "FinishFetch", "FetchRequested", "GetAppStatus", "ListApps", "FetchFinished", "Version"] {
+            #expect(api.contains(member), "\(member)")
+        }
+    }
+
+    /// The commented settings file holds every key with its real default.
+    @Test func theSettingsFileShowsTheDefaults() throws {
+        let text = try String(contentsOf: Paths.packageRoot.appendingPathComponent("systemd/bgfetchd.conf"), encoding: .utf8)
+        let uncommented = text.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+            line.hasPrefix("#") && line.contains("=") && !line.hasPrefix("# ") ? String(line.dropFirst()) : String(line)
+        }.joined(separator: "\n")
+        let file = Paths.temporaryDirectory("bgfetch-conf").appendingPathComponent("bgfetchd.conf")
+        try uncommented.write(to: file, atomically: true, encoding: .utf8)
+        let run = try Command.run(Paths.bgfetchd, ["--config", file.path, "--print-introspection"])
+        #expect(run.status == 0, "every key in the file is one bgfetchd knows: \(run)")
+        for key in ["MinimumIntervalFloor=60", "FetchTimeout=30", "TasksPerApp=64", "TasksPerUser=1024", "Restricted="] {
+            #expect(uncommented.contains("\n" + key), "\(key)")
         }
     }
 }
