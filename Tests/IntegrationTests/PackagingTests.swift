@@ -118,7 +118,7 @@ struct PackagingTests {
 @Suite(.timeLimit(.minutes(10)))
 struct StaticBinaryTests {
     @Test func theReleaseBinariesNeedNoSwiftRuntime() throws {
-        let build = try Command.run("/usr/bin/make", ["-s", "-C", Paths.packageRoot.path, "release"])
+        let build = try Command.run("/usr/bin/make", ["-s", "-C", Paths.packageRoot.path, "release"], timeout: 540)
         try #require(build.status == 0, "make release failed: \(build)")
         let bin = Paths.packageRoot.appendingPathComponent(".build-release/release")
         for binary in ["bgfetchd", "bgfetchctl"] {
