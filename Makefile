@@ -47,6 +47,7 @@ BROKER_PASS = unshare -m --propagation private env BGFETCH_TEST_BUS=dbus-broker 
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) build --product generate-manual
+	$(MAKE) release
 	$(SWIFT) test --skip-build
 	@if [ "$$(id -u)" = 0 ]; then \
 	  echo '$(BROKER_PASS)'; $(BROKER_PASS); \

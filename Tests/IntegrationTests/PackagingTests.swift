@@ -115,14 +115,15 @@ struct PackagingTests {
 }
 
 /// What `make install` installs runs on a machine without Swift.
-@Suite(.timeLimit(.minutes(10)))
+@Suite(.timeLimit(.minutes(1)))
 struct StaticBinaryTests {
+    /// `make test` runs `make release` first: building here would hold one of
+    /// the test runner's few threads for minutes.
     @Test func theReleaseBinariesNeedNoSwiftRuntime() throws {
-        let build = try Command.run("/usr/bin/make", ["-s", "-C", Paths.packageRoot.path, "release"], timeout: 540)
-        try #require(build.status == 0, "make release failed: \(build)")
         let bin = Paths.packageRoot.appendingPathComponent(".build-release/release")
         for binary in ["bgfetchd", "bgfetchctl"] {
             let path = bin.appendingPathComponent(binary).path
+            try #require(access(path, X_OK) == 0, "\(path) is missing: run make release (make test does)")
             let ldd = try Command.run("/usr/bin/ldd", [path])
             #expect(ldd.status == 0 && ldd.stdout.contains("libc.so"), "\(ldd)")
             #expect(!ldd.stdout.contains("swift"), "\(binary) links a Swift library:\n\(ldd.stdout)")
