@@ -17,8 +17,8 @@ enum RegisterStage {
     }
 
     /// Every client registers new tasks (`t<firstIndex>`, ...; each client is
-    /// its own app) back to back for `seconds`, all at once, each on its own
-    /// connection's thread.
+    /// its own app) back to back for `seconds`, all at once, each with
+    /// blocking calls from a thread of its own (a loop's thread refuses them).
     static func run(_ clients: [BusConnection], seconds: Double, firstIndex: Int) throws(HarnessError) -> Outcome {
         struct ClientRun: Sendable {
             var start: UInt64
