@@ -111,6 +111,15 @@ struct PackagingTests {
         let line = try #require(security.stdout.split(separator: "\n").first { $0.contains("Overall exposure level") })
         let score = line.split(separator: " ").compactMap { Double($0) }.first
         #expect((score ?? 99) <= 1.5, "\(line)")
+
+        let userSecurity = try Command.run(
+            "/usr/bin/systemd-analyze",
+            ["security", "--user", "--offline=true", "--threshold=50", userDir.appendingPathComponent("bgfetchd.service").path],
+            environment: ["XDG_RUNTIME_DIR": runtime.path])
+        #expect(userSecurity.status == 0, "\(userSecurity)")
+        let userLine = try #require(userSecurity.stdout.split(separator: "\n").first { $0.contains("Overall exposure level") })
+        let userScore = userLine.split(separator: " ").compactMap { Double($0) }.first
+        #expect((userScore ?? 99) <= 5.0, "\(userLine)")
     }
 }
 
