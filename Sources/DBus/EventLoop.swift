@@ -85,13 +85,18 @@ public final class EventLoop: @unchecked Sendable {
     /// nothing, once the loop is shutting down.
     @discardableResult
     public func execute(_ body: @escaping @Sendable () -> Void) -> Bool {
-        guard inbox.withLock({ inbox -> Bool in
+        hand(.closure(body))
+    }
+
+    /// Queues `work` and wakes the loop; false, queuing nothing, once it is shutting down.
+    private func hand(_ work: Work) -> Bool {
+        let accepted = inbox.withLock { inbox -> Bool in
             guard inbox.accepting else { return false }
-            inbox.work.append(.closure(body))
+            inbox.work.append(work)
             return true
-        }) else { return false }
-        wake()
-        return true
+        }
+        if accepted { wake() }
+        return accepted
     }
 
     /// Runs `body` on the loop's thread and waits for its result; on the
@@ -115,12 +120,7 @@ public final class EventLoop: @unchecked Sendable {
     /// Queues a job; the loop runs it on its thread. Once the loop has
     /// stopped, jobs run on the thread that queues them, one at a time.
     func enqueue(job: UnownedJob) {
-        let accepted = inbox.withLock { inbox -> Bool in
-            guard inbox.accepting else { return false }
-            inbox.work.append(.job(job))
-            return true
-        }
-        if accepted { wake() } else { runLate(job) }
+        if !hand(.job(job)) { runLate(job) }
     }
 
     func wake() {
@@ -194,7 +194,8 @@ public final class EventLoop: @unchecked Sendable {
         for core in connections {
             var dispatched = 0
             while dispatched < Self.dispatchesPerTurn, core.hasMessagesQueued {
-                dispatched += core.dispatch(limit: 1)
+                core.dispatchOne()
+                dispatched += 1
                 runHandedWork()
             }
         }

@@ -97,14 +97,10 @@ final class ConnectionCore {
         return dbus_connection_get_dispatch_status(raw) == DBUS_DISPATCH_DATA_REMAINS
     }
 
-    /// Dispatches at most `limit` messages; returns how many it did.
-    func dispatch(limit: Int) -> Int {
-        var dispatched = 0
-        while dispatched < limit, let raw, hasMessagesQueued {
-            dbus_connection_dispatch(raw)
-            dispatched += 1
-        }
-        return dispatched
+    /// Dispatches one message; the caller has seen ``hasMessagesQueued``.
+    func dispatchOne() {
+        guard let raw else { return }
+        dbus_connection_dispatch(raw)
     }
 
     fileprivate func filter(_ message: Message) -> Bool {
