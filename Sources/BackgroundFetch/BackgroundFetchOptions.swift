@@ -22,10 +22,10 @@ public struct BackgroundFetchOptions: Sendable, Hashable {
 
     /// The `a{sv}` of `RegisterTask`, every key written out.
     var dbusValue: DBusValue {
-        .vardict([
-            RegisterOptionKey.minimumInterval.rawValue: .uint32(Self.wholeSeconds(minimumInterval)),
-            RegisterOptionKey.stopOnTerminate.rawValue: .bool(stopOnTerminate),
-            RegisterOptionKey.startOnBoot.rawValue: .bool(startOnBoot),
+        .vardict(keyed: [
+            RegisterOptionKey.minimumInterval: .uint32(Self.wholeSeconds(minimumInterval)),
+            .stopOnTerminate: .bool(stopOnTerminate),
+            .startOnBoot: .bool(startOnBoot),
         ])
     }
 

@@ -80,6 +80,12 @@ extension DBusValue {
         )
     }
 
+    /// An `a{sv}` dictionary whose keys are a string enumeration's cases.
+    public static func vardict<Key: RawRepresentable>(keyed entries: [Key: DBusValue]) -> DBusValue
+    where Key.RawValue == String {
+        vardict(Dictionary(uniqueKeysWithValues: entries.map { ($0.key.rawValue, $0.value) }))
+    }
+
     public var stringValue: String? {
         switch self {
         case .string(let s), .objectPath(let s), .signature(let s): s

@@ -22,10 +22,7 @@ enum Service {
             "RegisterTask",
             [
                 .string(task),
-                .vardict([
-                    RegisterOptionKey.minimumInterval.rawValue: .uint32(interval),
-                    RegisterOptionKey.stopOnTerminate.rawValue: .bool(false),
-                ]),
+                .vardict(keyed: [RegisterOptionKey.minimumInterval: .uint32(interval), .stopOnTerminate: .bool(false)]),
             ])
     }
 }

@@ -19,8 +19,7 @@ import DBus
 
     /// Reads the list once, at start, before anything is served.
     func load() async {
-        let listed = (try? await connection.callBus("ListActivatableNames", []).first?.arrayValue) ?? []
-        names = Set(listed.compactMap(\.stringValue))
+        names = Self.names(in: (try? await connection.callBus("ListActivatableNames", [])) ?? [])
         fetchedAt = clock.now()
     }
 
@@ -38,10 +37,13 @@ import DBus
             DaemonActor.assumeIsolated {
                 self.refreshing = false
                 self.fetchedAt = self.clock.now()
-                if case .success(let arguments) = result {
-                    self.names = Set((arguments.first?.arrayValue ?? []).compactMap(\.stringValue))
-                }
+                if case .success(let arguments) = result { self.names = Self.names(in: arguments) }
             }
         }
+    }
+
+    /// The names in `ListActivatableNames`' reply.
+    private static func names(in reply: [DBusValue]) -> Set<String> {
+        Set((reply.first?.arrayValue ?? []).compactMap(\.stringValue))
     }
 }

@@ -63,7 +63,7 @@ extension Daemon {
                 ]
                 return .structure([
                     .string(app.app.appID), .uint32(app.app.uid), .uint32(app.status.rawValue),
-                    .vardict(Dictionary(uniqueKeysWithValues: info.map { ($0.key.rawValue, $0.value) })),
+                    .vardict(keyed: info),
                 ])
             }
             return [.array(element: "(suua{sv})", apps)]

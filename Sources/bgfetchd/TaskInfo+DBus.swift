@@ -17,6 +17,6 @@ extension TaskInfo {
             .failureCount: .uint64(failureCount),
         ]
         if includingUID { info[.uid] = .uint32(key.app.uid) }
-        return .vardict(Dictionary(uniqueKeysWithValues: info.map { ($0.key.rawValue, $0.value) }))
+        return .vardict(keyed: info)
     }
 }
