@@ -11,10 +11,10 @@ struct StatusCommand: AsyncParsableCommand {
             Without APP: whether the service answers on the bus, its version, fetch timeout, \
             default interval and the administrator's interval floor. Exits 3 if it does not run.
 
-            With APP: the app's tasks and their states, from the service's task list. An app whose \
-            tasks are "paused" is not Available: the user switched it off (bgfetchctl disable) or the \
-            administrator restricts it; the two are not told apart here. An app with no registered \
-            task is unknown to the service (exit 4).
+            With APP: the app's status and its tasks with their states. An app whose tasks are \
+            "paused" is Denied (the user switched it off: bgfetchctl enable turns it on) or Restricted \
+            (the administrator's setting, which the user's switch cannot change). An app with no \
+            registered task is unknown to the service (exit 4).
             """
     )
 
