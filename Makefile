@@ -5,7 +5,7 @@
 SWIFT      ?= swift
 PREFIX     ?= /usr/local
 DESTDIR    ?=
-DEBIAN_PACKAGES = libdbus-1-dev libsqlite3-dev dbus-daemon dbus-bin dbus-broker systemd libglib2.0-bin python3 python3-dbus python3-gi util-linux sqlite3
+DEBIAN_PACKAGES = libdbus-1-dev libsqlite3-dev dbus-daemon dbus-bin dbus-broker systemd systemd-container libpam-systemd dbus-user-session libglib2.0-bin python3 python3-dbus python3-gi util-linux sqlite3
 
 .PHONY: all deps build release run test bench stress install install-files uninstall clean man
 
@@ -44,6 +44,11 @@ run: build
 # which the tests make only in a mount namespace of their own (unshare -m).
 BROKER_PASS = unshare -m --propagation private env BGFETCH_TEST_BUS=dbus-broker $(SWIFT) test --skip-build --filter IntegrationTests
 
+# The real-systemd pass boots systemd as PID 1 in a systemd-nspawn container
+# over a throw-away overlay of this machine's root and checks the installed
+# tree there (RealSystemdTests); it needs root to mount and boot.
+SYSTEMD_PASS = env BGFETCH_REAL_SYSTEMD=1 $(SWIFT) test --skip-build --filter RealSystemdTests
+
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) build --product generate-manual
@@ -51,8 +56,9 @@ test: deps
 	$(SWIFT) test --skip-build
 	@if [ "$$(id -u)" = 0 ]; then \
 	  echo '$(BROKER_PASS)'; $(BROKER_PASS); \
+	  echo '$(SYSTEMD_PASS)'; $(SYSTEMD_PASS); \
 	else \
-	  echo "make test: the integration suite on dbus-broker is skipped: it needs root for a mount namespace of its own (unshare -m)"; \
+	  echo "make test: the integration suite on dbus-broker and the real-systemd pass are skipped: they need root (a mount namespace of their own, an overlay and a container)"; \
 	fi
 
 # Benchmarks against the bus's own floor (release build); figures are ratios from one run.
