@@ -19,6 +19,8 @@ public final class DaemonUnderTest: @unchecked Sendable {
     public var logLevel: String
     /// Serve the bus as `--system` (found through DBUS_SYSTEM_BUS_ADDRESS) rather than `--address`.
     public var asSystemBus = false
+    /// Variables added to the daemon's environment (the test's own are inherited).
+    public var environment: [String: String] = [:]
     public private(set) var process: ChildProcess?
     /// How many times it was started.
     public private(set) var starts = 0
@@ -73,7 +75,7 @@ public final class DaemonUnderTest: @unchecked Sendable {
 
     /// Starts it without waiting.
     public func launch() throws {
-        var environment = ProcessInfo.processInfo.environment
+        var environment = ProcessInfo.processInfo.environment.merging(self.environment) { $1 }
         if asSystemBus { environment["DBUS_SYSTEM_BUS_ADDRESS"] = address }
         // For a --sanitize=address build: a small quarantine, so RSS measures the daemon, not ASan.
         if environment["ASAN_OPTIONS"] == nil { environment["ASAN_OPTIONS"] = "quarantine_size_mb=16" }

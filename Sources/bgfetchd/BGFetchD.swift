@@ -60,7 +60,9 @@ struct BGFetchD: ParsableCommand {
             return
         }
         let level = Logger.Level(rawValue: logLevel) ?? .info
+        let toJournal = JournalLogHandler.standardErrorIsJournal
         LoggingSystem.bootstrap { label in
+            if toJournal { return JournalLogHandler(logLevel: level) }
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler

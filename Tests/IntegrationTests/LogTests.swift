@@ -33,4 +33,33 @@ struct LogTests {
         #expect(!f.daemon.log.contains("\u{1b}") && !f.daemon.log.contains("\nforged") && !f.daemon.log.contains("[31mforged\n"))
         #expect(f.daemon.log.contains(#"t\n\x1b[31mforged"#))
     }
+
+    /// Under systemd (`JOURNAL_STREAM` names standard error) each line starts
+    /// with its syslog priority, for `journalctl -p`, and carries no
+    /// timestamp: the journal records it.
+    @Test func toTheJournalEachLineCarriesItsPriority() throws {
+        let bus = try TestBus()
+        let daemon = try DaemonProcess(bus: bus, arguments: ["--minimum-interval-floor", "1"])
+        #expect(FileManager.default.createFile(atPath: daemon.logFile.path, contents: nil))
+        var file = stat()
+        #expect(stat(daemon.logFile.path, &file) == 0)
+        daemon.environment["JOURNAL_STREAM"] = "\(file.st_dev):\(file.st_ino)"
+        try daemon.start()
+        let client = try ServiceClient(bus: bus, ownName: Fixture.appID)
+        defer { client.close() }
+        try client.register("inbox")
+        _ = client.error("UnregisterTask", [.string("nothing")])
+        let lines = daemon.log.split(separator: "\n")
+        #expect(lines.contains { $0.hasPrefix("<6>serving: ") }, "\(lines)")
+        #expect(lines.contains { $0.hasPrefix("<6>registered: ") && $0.contains("app=\(Fixture.appID)") && $0.contains("task=inbox") }, "\(lines)")
+        #expect(lines.contains { $0.hasPrefix("<7>refused: ") }, "\(lines)")  // debug
+        #expect(lines.allSatisfy { $0.hasPrefix("<") && !$0.contains("bgfetchd:") }, "\(lines)")
+
+        // A JOURNAL_STREAM that is not standard error (inherited by a child
+        // of a service) changes nothing.
+        let other = try DaemonProcess(bus: try TestBus(), arguments: [])
+        other.environment["JOURNAL_STREAM"] = "\(file.st_dev):\(file.st_ino)"
+        try other.start()
+        #expect(other.log.contains(" info bgfetchd: ") && !other.log.contains("<6>"), "\(other.log)")
+    }
 }

@@ -29,6 +29,10 @@ final class DaemonProcess: Sendable {
         get { daemon.asSystemBus }
         set { daemon.asSystemBus = newValue }
     }
+    var environment: [String: String] {
+        get { daemon.environment }
+        set { daemon.environment = newValue }
+    }
 
     func setBootID(_ id: String) throws { try daemon.setBootID(id) }
 
