@@ -49,6 +49,7 @@ struct AppsCommand: AsyncParsableCommand {
             ])
         }
         Output.line(Output.table(["APP", "UID", "STATUS", "SWITCH", "RESTRICTED", "INTERVAL", "TASKS"], rows))
+        Output.line("")  // as `list` sets its count apart
         Output.line("\(apps.count) \(apps.count == 1 ? "app" : "apps") listed.")
     }
 }

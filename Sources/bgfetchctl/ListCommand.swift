@@ -10,13 +10,14 @@ struct ListCommand: AsyncParsableCommand {
         discussion: """
             Columns: APP, TASK, INTERVAL (the effective one; "asked" shows the task's own when a floor \
             raised it), NEXT and LAST fetch, the last RESULT, and STATE (scheduled, running, pending, \
-            dormant, paused). Shows the tasks of your own uid; as root, --all shows every user's.
+            dormant, paused). Shows your own tasks; root sees every user's, with a UID column when \
+            there are others', as loginctl does.
             """
     )
 
     @OptionGroup var busOptions: BusOptions
 
-    @Flag(help: "As root: every user's tasks, with a UID column.")
+    @Flag(help: "Always show the UID column (root sees every user's tasks in any case).")
     var all = false
 
     @Flag(help: "Print a JSON array of tasks.")
@@ -32,7 +33,8 @@ struct ListCommand: AsyncParsableCommand {
             throw CtlFailure(error)
         }
         let uid = getuid()
-        if !all { tasks = tasks.filter { $0.uid == uid } }
+        let everyUser = all || uid == 0
+        if !everyUser { tasks = tasks.filter { $0.uid == uid } }
         if json {
             Output.line(Output.json(tasks.map(Output.json)))
             return
@@ -40,10 +42,9 @@ struct ListCommand: AsyncParsableCommand {
         if tasks.isEmpty {
             Output.line("No tasks.")
         } else {
-            Output.line(Output.taskTable(tasks, showUID: all))
+            Output.line(Output.taskTable(tasks, showUID: all || tasks.contains { $0.uid != uid }))
             Output.line("")
             Output.line("\(tasks.count) \(tasks.count == 1 ? "task" : "tasks") listed.")
         }
-        if !all && uid == 0 { Output.line("Pass --all to see every user's tasks.") }
     }
 }

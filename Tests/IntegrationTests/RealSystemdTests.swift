@@ -89,7 +89,7 @@ struct RealSystemdTests {
             "carol", uid: uids[2], "systemd-run --user --scope --quiet --unit=app-org.example.Feeds-42.scope " + Self.register("news"))
         #expect(scope.status == 0, "\(scope)")
 
-        let all = try container.run("bgfetchctl --system list --all")
+        let all = try container.run("bgfetchctl --system list")  // root: every user's
         let rows = all.stdout.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).prefix(3).joined(separator: " ") }
         for row in ["0 busctl refresh", "\(uids[0]) busctl mail", "\(uids[1]) busctl feeds", "\(uids[2]) org.example.Feeds news"] {
             #expect(rows.contains(row), "\(row) missing from:\n\(all)")
