@@ -75,7 +75,11 @@ public final class DaemonUnderTest: @unchecked Sendable {
 
     /// Starts it without waiting.
     public func launch() throws {
-        var environment = ProcessInfo.processInfo.environment.merging(self.environment) { $1 }
+        var environment = ProcessInfo.processInfo.environment
+        // The machine's own system bus (NetworkManager, UPower, logind) stays
+        // out of the tests unless a test names one.
+        environment["DBUS_SYSTEM_BUS_ADDRESS"] = "unix:path=/nonexistent/bgfetch-tests-have-no-system-bus"
+        environment.merge(self.environment) { $1 }
         if asSystemBus { environment["DBUS_SYSTEM_BUS_ADDRESS"] = address }
         // For a --sanitize=address build: a small quarantine, so RSS measures the daemon, not ASan.
         if environment["ASAN_OPTIONS"] == nil { environment["ASAN_OPTIONS"] = "quarantine_size_mb=16" }

@@ -69,10 +69,12 @@ struct BGFetchD: ParsableCommand {
         }
         // Before any thread starts: the loop takes these through a signalfd.
         LoopSignals.blockInEveryThread(DaemonLifecycle.shutdownSignals)
-        let settings = Daemon.Settings(bus: bus, config: daemonConfig, stateDirectory: try stateDirectory(), bootID: try bootID())
+        var settings = Daemon.Settings(bus: bus, config: daemonConfig, stateDirectory: try stateDirectory(), bootID: try bootID())
         let logger = Logger(label: "bgfetchd")
         do {
-            try DaemonLifecycle.run(on: try Daemon.connect(to: settings.bus), settings: settings, logger: logger)
+            let connection = try Daemon.connect(to: settings.bus)
+            settings.systemBus = Daemon.connectSystemBus(serving: settings.bus)
+            try DaemonLifecycle.run(on: connection, settings: settings, logger: logger)
         } catch {
             fail(error.description)
         }

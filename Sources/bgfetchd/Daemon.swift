@@ -25,6 +25,12 @@ import Logging
     private(set) var timer: LoopTimer!
     var armedDeadline: Int64?
     let activatable: ActivatableNames
+    /// NetworkManager, UPower, power-profiles-daemon and logind, on the system bus.
+    let machine: MachineMonitor
+    let sleepInhibitor: SleepInhibitor
+    /// The system bus connection of a session-bus daemon (nil on the system
+    /// bus, whose one connection serves both).
+    let systemConnection: BusConnection?
     /// Calls from connections whose identity is being looked up, in order.
     var waiting: [String: [Message]] = [:]
     /// Calls from identified connections, waiting for their turn.
@@ -40,6 +46,10 @@ import Logging
         var bootID: String
         var procRoot = "/proc"
         var clock: WallClock = SystemClock()
+        /// A second connection, to the system bus, when serving another bus
+        /// (or why there is none).
+        var systemBus: Result<BusConnection, DBusError>?
+        var systemConnection: BusConnection? { try? systemBus?.get() }
     }
 
     /// Connects on the calling thread (connecting blocks: never on the loop).
@@ -48,6 +58,18 @@ import Logging
             return try BusConnection.connect(bus, on: DaemonActor.loop)
         } catch {
             throw StartupError("cannot connect to \(bus): \(error.message)")
+        }
+    }
+
+    /// The system bus, for the services that say what the machine offers,
+    /// when serving another bus; on the same loop. Without one (a container,
+    /// a test) nothing holds a fetch back.
+    nonisolated static func connectSystemBus(serving bus: BusAddress) -> Result<BusConnection, DBusError>? {
+        guard bus != .system else { return nil }
+        do {
+            return .success(try BusConnection.connect(.system, on: DaemonActor.loop))
+        } catch {
+            return .failure(error)
         }
     }
 
@@ -70,8 +92,14 @@ import Logging
         }
         await daemon.activatable.load()
         do {
+            try await daemon.machine.start()
+        } catch {
+            daemon.logger.notice("cannot follow the system services: network, power and sleep hold nothing back", metadata: ["error": "\(error.message)"])
+        }
+        do {
             let bindings = try daemon.engine.loadForRestore(bootID: settings.bootID)
             try daemon.engine.finishRestore(departed: await daemon.registry.departed(of: bindings))
+            try daemon.engine.updateConditions(daemon.machine.conditions)
         } catch {
             throw daemon.abandon(error.message)
         }
@@ -86,6 +114,9 @@ import Logging
             throw daemon.abandon("the name \(Wire.busName) is already owned on \(settings.bus)")
         }
         logger.info("serving", metadata: ["bus": "\(settings.bus)", "name": "\(Wire.busName)"])
+        if case .failure(let error) = settings.systemBus {
+            logger.notice("no system bus: network, power and sleep hold nothing back", metadata: ["error": "\(error.message)"])
+        }
         return daemon
     }
 
@@ -105,6 +136,9 @@ import Logging
         engine = FetchEngine(config: config, store: store, clock: clock, logger: logger)
         registry = CallerRegistry(connection: connection, resolver: AppIdentityResolver(procRoot: settings.procRoot))
         activatable = ActivatableNames(connection: connection, clock: clock)
+        systemConnection = settings.systemConnection
+        machine = MachineMonitor(connection: settings.systemConnection ?? connection, logger: logger)
+        sleepInhibitor = SleepInhibitor(connection: settings.systemConnection ?? connection, logger: logger)
         server = ObjectServer(path: Wire.objectPath, interfaces: Daemon.interfaces(serving: self, config: config))
         do {
             timer = try connection.loop.makeTimer(clock: .wallClock) { event in
@@ -116,11 +150,24 @@ import Logging
         }
         engine.onEvent = { [unowned self] in send($0) }
         engine.isActivatable = { [unowned self] in activatable.contains($0.appID) }
+        machine.onChange = { [unowned self] in machineChanged($0) }
+        if let systemConnection {
+            systemConnection.setMessageHandler { message in
+                DaemonActor.assumeIsolated { self.machine.handle(message) }
+            }
+            systemConnection.setDisconnectHandler { [logger] in
+                DaemonActor.assumeIsolated {
+                    logger.warning("the system bus connection is gone: network, power and sleep hold nothing back")
+                    self.machine.lostBus()
+                }
+            }
+        }
     }
 
     /// Gives up starting: releases the connection; returns the error to throw.
     private func abandon(_ reason: String) -> StartupError {
         timer.invalidate()
+        systemConnection?.close()
         connection.close()
         return StartupError(reason)
     }
@@ -150,6 +197,7 @@ import Logging
                 self.serveCalls()
                 self.finishRound()
                 self.armTimer()
+                self.holdSleepWhileFetching()
                 return !self.calls.isEmpty
             }
         }
@@ -168,6 +216,8 @@ import Logging
         while !calls.isEmpty { serveCalls() }
         finishRound()
         timer.invalidate()
+        sleepInhibitor.release()
+        systemConnection?.close()
         connection.close()
         logger.info("stopped")
     }
@@ -223,6 +273,8 @@ import Logging
             }
             return true
         case .signal:
+            // On the system bus the one connection also carries the machine's services.
+            if systemConnection == nil, machine.handle(message) { return true }
             guard message.sender == "org.freedesktop.DBus", message.member == "NameOwnerChanged",
                 message.interface == "org.freedesktop.DBus", message.signature == "sss"
             else { return false }

@@ -12,6 +12,15 @@ enum RegisterOptions {
         .minimumInterval: Row(signature: "u") { options, value in options.minimumInterval = value.uint32Value ?? 0 },
         .stopOnTerminate: Row(signature: "b") { options, value in options.stopOnTerminate = value.boolValue ?? true },
         .startOnBoot: Row(signature: "b") { options, value in options.startOnBoot = value.boolValue ?? false },
+        .requiresNetwork: Row(signature: "b") { options, value in options.constraints.network = value.boolValue ?? false },
+        .requiresUnmeteredNetwork: Row(signature: "b") { options, value in
+            options.constraints.unmeteredNetwork = value.boolValue ?? false
+        },
+        .requiresExternalPower: Row(signature: "b") { options, value in options.constraints.externalPower = value.boolValue ?? false },
+        .requiresBatteryNotLow: Row(signature: "b") { options, value in options.constraints.batteryNotLow = value.boolValue ?? false },
+        .adaptive: Row(signature: "b") { options, value in options.adaptive = value.boolValue ?? true },
+        // The value is checked in parse (an unknown policy is refused there).
+        .launch: Row(signature: "s") { options, value in options.launch = LaunchPolicy(rawValue: value.stringValue ?? "") ?? .activate },
     ]
     private static let table = Dictionary(uniqueKeysWithValues: rows.map { ($0.key.rawValue, $0.value) })
 
@@ -25,12 +34,17 @@ enum RegisterOptions {
                 throw .invalidArgs("options must be a{sv}")
             }
             guard let row = table[key] else {
-                let known = table.keys.sorted().joined(separator: ", ")
-                throw .invalidArgs("unknown option '\(CallerText.shown(key))' (known options: \(known))")
+                // The list of known keys only where the message stays short.
+                let known = key.utf8.count <= 64 ? "known options: " + table.keys.sorted().joined(separator: ", ") : "see org.bgfetch.BackgroundFetch1(5)"
+                throw .invalidArgs("unknown option '\(CallerText.shown(key))' (\(known))")
             }
             guard seen.insert(key).inserted else { throw .invalidArgs("option '\(CallerText.shown(key))' is given twice") }
             guard inner.signature == row.signature else {
                 throw .invalidArgs("option '\(CallerText.shown(key))' must be of type '\(row.signature)', not '\(inner.signature)'")
+            }
+            if key == RegisterOptionKey.launch.rawValue, LaunchPolicy(rawValue: inner.stringValue ?? "") == nil {
+                let known = LaunchPolicy.allCases.map(\.rawValue).joined(separator: ", ")
+                throw .invalidArgs("option 'launch' is '\(CallerText.shown(inner.stringValue ?? ""))'; it must be one of: \(known)")
             }
             row.apply(&options, inner)
         }

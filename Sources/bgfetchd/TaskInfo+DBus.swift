@@ -15,6 +15,15 @@ extension TaskInfo {
             .lastResult: .uint32(lastResult?.rawValue ?? 0),
             .fetchCount: .uint64(fetchCount),
             .failureCount: .uint64(failureCount),
+            .requiresNetwork: .bool(options.constraints.network),
+            .requiresUnmeteredNetwork: .bool(options.constraints.unmeteredNetwork),
+            .requiresExternalPower: .bool(options.constraints.externalPower),
+            .requiresBatteryNotLow: .bool(options.constraints.batteryNotLow),
+            .adaptive: .bool(options.adaptive),
+            .launch: .string(options.launch.rawValue),
+            .reason: .string(reason.rawValue),
+            .consecutiveFailures: .uint32(consecutiveFailures),
+            .consecutiveNoData: .uint32(consecutiveNoData),
         ]
         if includingUID { info[.uid] = .uint32(key.app.uid) }
         return .vardict(keyed: info)

@@ -13,6 +13,7 @@ import Darwin
 /// [Scheduling]
 /// MinimumIntervalFloor=60
 /// FetchTimeout=30
+/// DeferInPowerSaver=yes
 ///
 /// [Limits]
 /// TasksPerApp=64
@@ -34,6 +35,8 @@ public struct DaemonConfig: Sendable, Equatable {
     public var tasksPerUser: Int = 1024
     /// App ids whose status is Restricted by the administrator's policy.
     public var restrictedApps: Set<String> = []
+    /// Hold due fetches while power-profiles-daemon's profile is power-saver.
+    public var deferInPowerSaver = true
 
     /// The defaults the contract gives.
     public init() {}
@@ -110,6 +113,8 @@ public struct DaemonConfig: Sendable, Equatable {
             minimumIntervalFloor = UInt32(try Self.integer(value, key: key, in: 1...604_800, line: line))
         case (.scheduling, "FetchTimeout"):
             fetchTimeout = UInt32(try Self.integer(value, key: key, in: 1...3600, line: line))
+        case (.scheduling, "DeferInPowerSaver"):
+            deferInPowerSaver = try Self.boolean(value, key: key, line: line)
         case (.limits, "TasksPerApp"):
             tasksPerApp = try Self.integer(value, key: key, in: 1...10_000_000, line: line)
         case (.limits, "TasksPerUser"):
@@ -136,6 +141,15 @@ public struct DaemonConfig: Sendable, Equatable {
             )
         }
         return number
+    }
+
+    /// A boolean as systemd's own files spell it: yes/no, true/false, on/off, 1/0.
+    private static func boolean(_ value: String, key: String, line: Int) throws(DaemonConfigError) -> Bool {
+        switch value.lowercased() {
+        case "yes", "true", "on", "1": return true
+        case "no", "false", "off", "0": return false
+        default: throw .init(line: line, "invalid value '\(value)' for \(key): expected yes or no")
+        }
     }
 
     /// The whole file as UTF-8 text, or the reason it cannot be read.

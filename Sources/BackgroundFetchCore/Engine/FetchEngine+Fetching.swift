@@ -17,14 +17,15 @@ extension FetchEngine {
     }
 
     /// Sends a waiting fetch to the task's connection, or starts the app by
-    /// bus activation; with neither, the fetch stays pending.
+    /// bus activation (unless its `launch` is `never`); with neither, the
+    /// fetch stays pending.
     func deliverIfPossible(_ task: inout TaskRecord, now: Int64, change: inout EngineChange) {
         guard var outstanding = task.outstanding, outstanding.deadline == 0 else { return }
         let event: EngineEvent
         if let binding = task.binding {
             outstanding.destination = binding
             event = .fetchRequested(destination: binding, task: task.key, requestID: outstanding.requestID)
-        } else if isActivatable(task.key.app) {
+        } else if task.options.launch == .activate, isActivatable(task.key.app) {
             outstanding.destination = task.key.app.appID
             event = .activateAndRequest(task: task.key, requestID: outstanding.requestID)
         } else {
@@ -90,10 +91,36 @@ extension FetchEngine {
         for key in due {
             guard var task = change.batch.savedTasks[key] ?? task(key), isSchedulable(task), dueTime(of: task) <= now
             else { continue }
+            if holdBack(task) != nil {
+                waiting.insert(key)  // the deferred reindex leaves it out of the index
+                continue
+            }
             requestFetch(&task, now: now, change: &change)
             change.batch.save(task)
         }
         try commit(change)
+    }
+
+    /// The machine's conditions changed: every waiting task they now let go
+    /// fires, all in this one call (one wake-up, one commit). Deferral is not
+    /// a failure: nothing backs off. Returns how many fired.
+    @discardableResult
+    public func updateConditions(_ new: MachineConditions) throws(FetchError) -> Int {
+        conditions = new  // tasks not yet due are looked at when they are
+        guard !waiting.isEmpty else { return 0 }
+        let now = clock.now()
+        var change = makeChange()
+        var released: [TaskKey] = []
+        for key in waiting {
+            guard var task = task(key), isSchedulable(task) else { continue }
+            guard holdBack(task) == nil else { continue }
+            released.append(key)
+            requestFetch(&task, now: now, change: &change)
+            change.batch.save(task)
+        }
+        guard !released.isEmpty else { return 0 }
+        try commit(change)  // if it fails they are still waiting
+        return released.count
     }
 
     /// Bus activation of the task's app failed: the fetch waits as pending.
@@ -109,5 +136,15 @@ extension FetchEngine {
         } catch {
             logger.error("cannot store a failed activation", metadata: ["task": "\(key)", "error": "\(error)"])
         }
+    }
+
+    /// The apps with a fetch delivered and not yet answered, for the sleep
+    /// inhibitor's `why`.
+    public func appsWithRunningFetches() -> [AppKey] {
+        var apps: Set<AppKey> = []
+        for key in tasksByRequestKeys {
+            if let task = task(key), task.hasRunningFetch { apps.insert(key.app) }
+        }
+        return apps.sorted { ($0.uid, $0.appID) < ($1.uid, $1.appID) }
     }
 }

@@ -25,6 +25,13 @@ public final class FetchEngine {
     private var cachedDeadline: Int64?? = nil
     /// Each task's next due time or expiry, for the timer and ``fireDue()``.
     var index = DueIndex()
+    /// What the machine offers now (``updateConditions(_:)``).
+    public internal(set) var conditions = MachineConditions.unknown
+    /// Due tasks held back by the conditions: out of the index (they wake
+    /// nothing) until the conditions change.
+    var waiting: Set<TaskKey> = []
+    /// Fetches delivered and not yet answered.
+    public private(set) var runningFetchCount = 0
     /// Off while loading: tasks are indexed all at once afterwards.
     private var indexing = true
     /// Changes stored so far: ``trackingWrites(_:)`` compares it.
@@ -123,6 +130,8 @@ public final class FetchEngine {
         tasksByRequest.removeAll()
         tasksPerUser.removeAll()
         index.removeAll()
+        waiting.removeAll()
+        runningFetchCount = 0
         // Tasks go straight into memory as they are read; they are indexed
         // once the apps, whose switches and intervals they depend on, are known.
         indexing = false
@@ -180,15 +189,37 @@ public final class FetchEngine {
         if task.dormant { return .dormant }
         if status(of: task.key.app) != .available { return .paused }
         if task.hasPendingFetch { return .pending }
+        if waiting.contains(task.key) { return .waiting }
         return .scheduled
+    }
+
+    /// Why a due fetch of `task` must wait now, or nil if it may go.
+    func holdBack(_ task: TaskRecord) -> TaskReason? {
+        conditions.holdBack(task.options.constraints, deferInPowerSaver: config.deferInPowerSaver)
+    }
+
+    /// Why the task's next fetch is when it is.
+    func reason(of task: TaskRecord, state: TaskState, now: Int64) -> TaskReason {
+        switch state {
+        case .running: return .running
+        case .pending: return .pending
+        case .dormant: return .dormant
+        case .paused: return .paused
+        case .waiting: return holdBack(task) ?? .catchUp
+        case .scheduled:
+            if task.consecutiveFailures > 0 { return .backoff }
+            return dueTime(of: task) <= now ? .catchUp : .interval
+        }
     }
 
     func info(of task: TaskRecord) -> TaskInfo {
         let state = state(of: task)
+        let next = state == .scheduled || state == .waiting ? dueTime(of: task) : 0
         return TaskInfo(
             key: task.key, options: task.options, effectiveInterval: effectiveInterval(of: task), state: state,
-            nextFetch: state == .scheduled ? dueTime(of: task) : 0, lastFetch: task.lastFetch,
-            lastResult: task.lastResult, fetchCount: task.fetchCount, failureCount: task.failureCount)
+            reason: reason(of: task, state: state, now: clock.now()), nextFetch: next, lastFetch: task.lastFetch,
+            lastResult: task.lastResult, fetchCount: task.fetchCount, failureCount: task.failureCount,
+            consecutiveFailures: task.consecutiveFailures, consecutiveNoData: 0)
     }
 
     func task(_ key: TaskKey) -> TaskRecord? { tasks[key.app]?[key.name] }
@@ -226,6 +257,9 @@ public final class FetchEngine {
             tasksPerUser[task.key.app.uid, default: 0] += 1
         }
         tasks[task.key.app, default: [:]][task.key.name] = task
+        // A changed task is looked at again when it is due.
+        waiting.remove(task.key)
+        if task.hasRunningFetch { runningFetchCount += 1 }
         if let binding = task.binding { tasksByConnection[binding, default: []].insert(task.key) }
         if let outstanding = task.outstanding { tasksByRequest[outstanding.requestID] = task.key }
         if indexing { reindex(task) }
@@ -236,7 +270,7 @@ public final class FetchEngine {
     func reindex(_ task: TaskRecord) {
         if let outstanding = task.outstanding {
             index.set(task.key, time: outstanding.deadline > 0 ? outstanding.deadline : nil, kind: .expiry)
-        } else if isSchedulable(task) {
+        } else if isSchedulable(task), !waiting.contains(task.key) {
             index.set(task.key, time: dueTime(of: task), kind: .due(interval: effectiveInterval(of: task)))
         } else {
             index.remove(task.key)
@@ -254,6 +288,7 @@ public final class FetchEngine {
         guard let old = task(key) else { return }
         unindex(old)
         index.remove(key)
+        waiting.remove(key)
         tasks[key.app]?[key.name] = nil
         if tasks[key.app]?.isEmpty == true { tasks[key.app] = nil }
         tasksPerUser[key.app.uid, default: 1] -= 1
@@ -266,6 +301,7 @@ public final class FetchEngine {
             if tasksByConnection[binding]?.isEmpty == true { tasksByConnection[binding] = nil }
         }
         if let outstanding = task.outstanding { tasksByRequest[outstanding.requestID] = nil }
+        if task.hasRunningFetch { runningFetchCount -= 1 }
     }
 
     /// Changes an app's settings and stores them, unless nothing changed.
@@ -280,6 +316,7 @@ public final class FetchEngine {
 
     func taskCount(uid: UInt32) -> Int { tasksPerUser[uid] ?? 0 }
     func taskKey(forRequest id: UInt64) -> TaskKey? { tasksByRequest[id] }
+    var tasksByRequestKeys: Dictionary<UInt64, TaskKey>.Values { tasksByRequest.values }
     func taskKeys(boundTo connection: String) -> Set<TaskKey> { tasksByConnection[connection] ?? [] }
 
     /// The earliest time the engine has something to do, cached until the next change.

@@ -9,14 +9,40 @@ public struct TaskOptions: Sendable, Equatable {
     public var stopOnTerminate: Bool
     /// Resume by itself after a new boot.
     public var startOnBoot: Bool
+    /// What the machine must offer before a due fetch is sent.
+    public var constraints: Constraints
+    /// Let NoData answers stretch the interval.
+    public var adaptive: Bool
+    /// Whether a due fetch may start the app when it is not running.
+    public var launch: LaunchPolicy
+
+    /// The machine conditions a task waits for (`requires*` options).
+    public struct Constraints: Sendable, Equatable {
+        public var network = false
+        public var unmeteredNetwork = false
+        public var externalPower = false
+        public var batteryNotLow = false
+
+        public init(network: Bool = false, unmeteredNetwork: Bool = false, externalPower: Bool = false, batteryNotLow: Bool = false) {
+            self.network = network
+            self.unmeteredNetwork = unmeteredNetwork
+            self.externalPower = externalPower
+            self.batteryNotLow = batteryNotLow
+        }
+
+        public static let none = Constraints()
+    }
 
     public init(
         minimumInterval: UInt32 = TaskOptions.defaultMinimumInterval, stopOnTerminate: Bool = true,
-        startOnBoot: Bool = false
+        startOnBoot: Bool = false, constraints: Constraints = .none, adaptive: Bool = true, launch: LaunchPolicy = .activate
     ) {
         self.minimumInterval = minimumInterval
         self.stopOnTerminate = stopOnTerminate
         self.startOnBoot = startOnBoot
+        self.constraints = constraints
+        self.adaptive = adaptive
+        self.launch = launch
     }
 
     /// Checks the rules that span fields and ranges.

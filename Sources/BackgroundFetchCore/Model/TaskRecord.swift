@@ -84,10 +84,14 @@ public struct TaskInfo: Sendable, Equatable {
     public var options: TaskOptions
     public var effectiveInterval: UInt32
     public var state: TaskState
-    /// Unix µs, 0 if none.
+    /// Why ``nextFetch`` is when it is.
+    public var reason: TaskReason
+    /// Unix µs, 0 if none; for a waiting task, when it fell due.
     public var nextFetch: Int64
     public var lastFetch: Int64
     public var lastResult: FetchResult?
     public var fetchCount: UInt64
     public var failureCount: UInt64
+    public var consecutiveFailures: UInt32
+    public var consecutiveNoData: UInt32
 }

@@ -8,7 +8,7 @@ import Logging
 /// is on disk, so an acknowledged change survives `kill -9` and power loss.
 public final class SQLiteTaskStore: TaskStore {
     public static let fileName = "bgfetch.db"
-    static let schemaVersion: Int64 = 1
+    static let schemaVersion: Int64 = 2
     /// Rows of history kept for each task.
     public static let historyPerTask = 100
 
@@ -112,6 +112,20 @@ public final class SQLiteTaskStore: TaskStore {
                     CREATE INDEX history_by_task ON history (uid, app_id, name, request_id);
                     """)
             }
+            if version < 2 {
+                // The constraints, the adaptive policy and launch (0.2):
+                // tasks stored before keep the defaults.
+                try database.execute(
+                    """
+                    ALTER TABLE tasks ADD COLUMN requires_network INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE tasks ADD COLUMN requires_unmetered_network INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE tasks ADD COLUMN requires_external_power INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE tasks ADD COLUMN requires_battery_not_low INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE tasks ADD COLUMN adaptive INTEGER NOT NULL DEFAULT 1;
+                    ALTER TABLE tasks ADD COLUMN launch TEXT NOT NULL DEFAULT 'activate';
+                    ALTER TABLE tasks ADD COLUMN consecutive_no_data INTEGER NOT NULL DEFAULT 0;
+                    """)
+            }
             try database.execute("PRAGMA user_version = \(schemaVersion)")
         }
     }
@@ -127,7 +141,9 @@ public final class SQLiteTaskStore: TaskStore {
                 """
                 SELECT uid, app_id, name, minimum_interval, stop_on_terminate, start_on_boot, registered_at,
                        last_fetch, last_result, fetch_count, failure_count, consecutive_failures,
-                       dormant, binding, request_id, requested_at, deadline, destination
+                       dormant, binding, request_id, requested_at, deadline, destination,
+                       requires_network, requires_unmetered_network, requires_external_power,
+                       requires_battery_not_low, adaptive, launch
                 FROM tasks
                 """
             ) { row in
@@ -158,7 +174,9 @@ public final class SQLiteTaskStore: TaskStore {
         let app = AppKey(uid: UInt32(truncatingIfNeeded: row.int(0)), appID: row.text(1) ?? "")
         let options = TaskOptions(
             minimumInterval: UInt32(truncatingIfNeeded: row.int(3)), stopOnTerminate: row.bool(4),
-            startOnBoot: row.bool(5))
+            startOnBoot: row.bool(5),
+            constraints: .init(network: row.bool(18), unmeteredNetwork: row.bool(19), externalPower: row.bool(20), batteryNotLow: row.bool(21)),
+            adaptive: row.bool(22), launch: LaunchPolicy(rawValue: row.text(23) ?? "") ?? .activate)
         var task = TaskRecord(
             key: TaskKey(app: app, name: row.text(2) ?? ""), options: options, registeredAt: row.int(6))
         task.lastFetch = row.int(7)
@@ -261,7 +279,7 @@ public final class SQLiteTaskStore: TaskStore {
             let outstanding = task.outstanding
             try database.run(
                 """
-                INSERT OR REPLACE INTO tasks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT OR REPLACE INTO tasks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 [
                     .int(task.key.app.uid), .text(task.key.app.appID), .text(task.key.name),
@@ -275,6 +293,9 @@ public final class SQLiteTaskStore: TaskStore {
                     outstanding.map { .integer($0.requestedAt) } ?? .null,
                     outstanding.map { .integer($0.deadline) } ?? .null,
                     outstanding.map { .text($0.destination) } ?? .null,
+                    .bool(task.options.constraints.network), .bool(task.options.constraints.unmeteredNetwork),
+                    .bool(task.options.constraints.externalPower), .bool(task.options.constraints.batteryNotLow),
+                    .bool(task.options.adaptive), .text(task.options.launch.rawValue), .int(0),
                 ])
         }
         for app in batch.savedApps.values {

@@ -1,0 +1,36 @@
+import CDBus
+import Glibc
+
+/// A Unix file descriptor received in a message, owned: closed when this
+/// goes (or at ``close()``). A logind inhibitor is one: it holds while the
+/// descriptor is open.
+public final class ReceivedFileDescriptor {
+    public private(set) var rawValue: Int32
+
+    init(_ rawValue: Int32) { self.rawValue = rawValue }
+
+    public var isOpen: Bool { rawValue >= 0 }
+
+    public func close() {
+        guard rawValue >= 0 else { return }
+        _ = Glibc.close(rawValue)
+        rawValue = -1
+    }
+
+    deinit { close() }
+}
+
+extension Message {
+    /// The Unix file descriptor that is the message's top-level argument
+    /// `index` (type `h`), as a descriptor of this process's own; nil if that
+    /// argument is not one. Each call gives a new descriptor.
+    public func fileDescriptor(argument index: Int) -> ReceivedFileDescriptor? {
+        var iter = DBusMessageIter()
+        guard dbus_message_iter_init(raw, &iter) != 0 else { return nil }
+        for _ in 0..<index where dbus_message_iter_next(&iter) == 0 { return nil }
+        guard dbus_message_iter_get_arg_type(&iter) == CDBUS_TYPE_UNIX_FD else { return nil }
+        var fd: Int32 = -1
+        withUnsafeMutablePointer(to: &fd) { dbus_message_iter_get_basic(&iter, $0) }  // libdbus hands a duplicate
+        return fd >= 0 ? ReceivedFileDescriptor(fd) : nil
+    }
+}
