@@ -13,7 +13,10 @@ struct SQLiteTaskStoreTests {
     static func fullRecord() -> TaskRecord {
         var task = TaskRecord(
             key: TaskKey(app: AppKey(uid: 4_000_000_000, appID: "org.example.Mail"), name: "refresh:inbox"),
-            options: TaskOptions(minimumInterval: 604_800, stopOnTerminate: false, startOnBoot: true),
+            options: TaskOptions(
+                minimumInterval: 604_800, stopOnTerminate: false, startOnBoot: true,
+                constraints: .init(network: true, unmeteredNetwork: true, externalPower: true, batteryNotLow: true),
+                adaptive: false, launch: .never),
             registeredAt: 1_700_000_000_123_456)
         task.lastFetch = 1_700_000_600_654_321
         task.lastResult = .newData
@@ -305,6 +308,48 @@ struct SQLiteTaskStoreTests {
         #expect(try directory.contents().contains { $0.hasPrefix("bgfetch.db.corrupt-") })
         #expect(try store.integrityCheck() == "ok")
         #expect(try store.load().tasks.isEmpty)
+    }
+
+    /// A database of the first release (schema 1, before constraints) opens,
+    /// and its tasks keep the defaults of the options added since.
+    @Test func aSchema1DatabaseIsMigratedWithTheNewOptionsAtTheirDefaults() throws {
+        let directory = try TemporaryDirectory()
+        defer { withExtendedLifetime(directory) {} }
+        do {
+            let database = try SQLiteDatabase(path: directory.path + "/" + SQLiteTaskStore.fileName)
+            try database.execute(
+                """
+                CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+                CREATE TABLE tasks (
+                    uid INTEGER NOT NULL, app_id TEXT NOT NULL, name TEXT NOT NULL,
+                    minimum_interval INTEGER NOT NULL, stop_on_terminate INTEGER NOT NULL,
+                    start_on_boot INTEGER NOT NULL, registered_at INTEGER NOT NULL,
+                    last_fetch INTEGER NOT NULL, last_result INTEGER NOT NULL,
+                    fetch_count INTEGER NOT NULL, failure_count INTEGER NOT NULL,
+                    consecutive_failures INTEGER NOT NULL, dormant INTEGER NOT NULL, binding TEXT,
+                    request_id INTEGER, requested_at INTEGER, deadline INTEGER, destination TEXT,
+                    PRIMARY KEY (uid, app_id, name)) WITHOUT ROWID;
+                CREATE TABLE apps (
+                    uid INTEGER NOT NULL, app_id TEXT NOT NULL, enabled INTEGER NOT NULL,
+                    minimum_interval INTEGER, PRIMARY KEY (uid, app_id)) WITHOUT ROWID;
+                CREATE TABLE history (
+                    request_id INTEGER PRIMARY KEY, uid INTEGER NOT NULL, app_id TEXT NOT NULL,
+                    name TEXT NOT NULL, requested_at INTEGER NOT NULL, finished_at INTEGER NOT NULL,
+                    result INTEGER NOT NULL);
+                CREATE INDEX history_by_task ON history (uid, app_id, name, request_id);
+                INSERT INTO tasks VALUES (1000, 'org.example.Mail', 'old', 900, 0, 1, 5, 0, 0, 0, 0, 0, 0, NULL,
+                    NULL, NULL, NULL, NULL);
+                PRAGMA user_version = 1;
+                """)
+        }
+        let store = try open(directory)
+        let old = try #require(try store.load().tasks.first)
+        #expect(old.key.name == "old" && old.options.minimumInterval == 900 && old.options.startOnBoot)
+        #expect(old.options.constraints == .none && old.options.adaptive && old.options.launch == .activate)
+        var batch = StoreBatch()
+        batch.save(Self.fullRecord())
+        try store.write(batch)
+        #expect(try store.load().tasks.contains(Self.fullRecord()))
     }
 
     @Test func aNewerSchemaIsRefused() throws {
