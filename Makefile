@@ -5,7 +5,7 @@
 SWIFT      ?= swift
 PREFIX     ?= /usr/local
 DESTDIR    ?=
-DEBIAN_PACKAGES = libdbus-1-dev libsqlite3-dev dbus-daemon dbus-bin dbus-broker systemd systemd-container libpam-systemd dbus-user-session libglib2.0-bin python3 python3-dbus python3-gi util-linux sqlite3
+DEBIAN_PACKAGES = libdbus-1-dev libsqlite3-dev dbus-daemon dbus-bin dbus-broker systemd systemd-container libpam-systemd dbus-user-session libglib2.0-bin python3 python3-dbus python3-dbusmock python3-gi util-linux sqlite3
 
 .PHONY: all deps build release run test bench stress install install-files uninstall clean man
 

@@ -15,10 +15,37 @@ public struct BackgroundFetchTaskInfo: Sendable, Hashable {
         public static let running = State(rawValue: TaskState.running.rawValue)
         /// Due, but no connection of the app to deliver to.
         public static let pending = State(rawValue: TaskState.pending.rawValue)
+        /// Due, but held back by an unmet constraint, power saving or sleep (``reason`` says which).
+        public static let waiting = State(rawValue: TaskState.waiting.rawValue)
         /// After a reboot, waiting for its app to register it again.
         public static let dormant = State(rawValue: TaskState.dormant.rawValue)
         /// The app's status is not Available (disabled or restricted).
         public static let paused = State(rawValue: TaskState.paused.rawValue)
+
+        public var description: String { rawValue }
+    }
+
+    /// Why the next fetch is when it is. Open to new values: a reason this
+    /// library does not know keeps its raw value.
+    public struct Reason: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
+        public let rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+
+        public static let interval = Reason(rawValue: TaskReason.interval.rawValue)
+        public static let noNewData = Reason(rawValue: TaskReason.noNewData.rawValue)
+        public static let backoff = Reason(rawValue: TaskReason.backoff.rawValue)
+        public static let batched = Reason(rawValue: TaskReason.batched.rawValue)
+        public static let catchUp = Reason(rawValue: TaskReason.catchUp.rawValue)
+        public static let network = Reason(rawValue: TaskReason.network.rawValue)
+        public static let unmeteredNetwork = Reason(rawValue: TaskReason.unmeteredNetwork.rawValue)
+        public static let externalPower = Reason(rawValue: TaskReason.externalPower.rawValue)
+        public static let batteryLow = Reason(rawValue: TaskReason.batteryLow.rawValue)
+        public static let powerSaver = Reason(rawValue: TaskReason.powerSaver.rawValue)
+        public static let suspended = Reason(rawValue: TaskReason.suspended.rawValue)
+        public static let running = Reason(rawValue: TaskReason.running.rawValue)
+        public static let pending = Reason(rawValue: TaskReason.pending.rawValue)
+        public static let dormant = Reason(rawValue: TaskReason.dormant.rawValue)
+        public static let paused = Reason(rawValue: TaskReason.paused.rawValue)
 
         public var description: String { rawValue }
     }
@@ -40,12 +67,30 @@ public struct BackgroundFetchTaskInfo: Sendable, Hashable {
     public var lastResult: BackgroundFetchResult?
     public var fetchCount: UInt64
     public var failureCount: UInt64
+    /// Why ``nextFetch`` is when it is (for a waiting task: what it waits for).
+    public var reason: Reason
+    /// The constraints, `adaptive` and `launch` the task was registered with.
+    public var constraints: BackgroundFetchOptions.Constraints
+    public var adaptive: Bool
+    public var launch: BackgroundFetchOptions.Launch
+    /// Failed or expired fetches in a row (they back the next one off).
+    public var consecutiveFailures: UInt32
+    /// NoData answers in a row.
+    public var consecutiveNoData: UInt32
 
     public init(
         name: String, minimumInterval: Duration, effectiveInterval: Duration, stopOnTerminate: Bool, startOnBoot: Bool,
         state: State, nextFetch: Date?, lastFetch: Date?, lastResult: BackgroundFetchResult?, fetchCount: UInt64,
-        failureCount: UInt64
+        failureCount: UInt64, reason: Reason = .interval, constraints: BackgroundFetchOptions.Constraints = [],
+        adaptive: Bool = true, launch: BackgroundFetchOptions.Launch = .activate, consecutiveFailures: UInt32 = 0,
+        consecutiveNoData: UInt32 = 0
     ) {
+        self.reason = reason
+        self.constraints = constraints
+        self.adaptive = adaptive
+        self.launch = launch
+        self.consecutiveFailures = consecutiveFailures
+        self.consecutiveNoData = consecutiveNoData
         self.name = name
         self.minimumInterval = minimumInterval
         self.effectiveInterval = effectiveInterval
@@ -73,7 +118,14 @@ public struct BackgroundFetchTaskInfo: Sendable, Hashable {
             lastFetch: Self.date(microseconds: value(.lastFetch)?.uint64Value),
             lastResult: (value(.lastResult)?.uint32Value).flatMap(BackgroundFetchResult.init(rawValue:)),
             fetchCount: value(.fetchCount)?.uint64Value ?? 0,
-            failureCount: value(.failureCount)?.uint64Value ?? 0)
+            failureCount: value(.failureCount)?.uint64Value ?? 0,
+            reason: Reason(rawValue: value(.reason)?.stringValue ?? ""),
+            constraints: BackgroundFetchOptions.Constraints(
+                BackgroundFetchOptions.Constraints.keys.compactMap { info[$0.1.rawValue]?.boolValue == true ? $0.0 : nil }),
+            adaptive: value(.adaptive)?.boolValue ?? true,
+            launch: BackgroundFetchOptions.Launch(rawValue: value(.launch)?.stringValue ?? "") ?? .activate,
+            consecutiveFailures: value(.consecutiveFailures)?.uint32Value ?? 0,
+            consecutiveNoData: value(.consecutiveNoData)?.uint32Value ?? 0)
     }
 
     /// A Unix time in microseconds as a date; 0 (the service's "none") is nil.

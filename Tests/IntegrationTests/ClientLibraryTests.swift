@@ -184,6 +184,33 @@ struct ClientLibraryTests {
         #expect(error?.code == .denied)
     }
 
+    /// Constraints, `adaptive` and `launch` travel in Swift types, and the
+    /// info says why a task waits; a reason the library does not know keeps
+    /// its raw value.
+    @Test func constraintsAndReasonsInSwiftTypes() async throws {
+        let system = try MockSystemBus()
+        try await system.start(.networkManager)
+        try system.setNetworkState(20)
+        let bus = try TestBus()
+        let daemon = try DaemonProcess(bus: bus, arguments: ["--minimum-interval-floor", "1"])
+        daemon.environment = system.daemonEnvironment
+        try daemon.start()
+        let fetch = try await library(bus.address)
+        defer { fetch.close() }
+        let options = BackgroundFetchOptions(
+            minimumInterval: .seconds(1), constraints: [.network, .externalPower], adaptive: false, launch: .never)
+        try await fetch.registerTask("sync", options: options)
+        var found: BackgroundFetchTaskInfo?
+        for _ in 0..<500 where found == nil {
+            found = try await fetch.registeredTasks().first { $0.state == .waiting }
+            if found == nil { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        let waiting = try #require(found, "the task never waited")
+        #expect(waiting.reason == .network && waiting.constraints == [.network, .externalPower])
+        #expect(!waiting.adaptive && waiting.launch == .never && waiting.consecutiveFailures == 0)
+        #expect(BackgroundFetchTaskInfo.Reason(rawValue: "cosmic-rays").rawValue == "cosmic-rays")
+    }
+
     @Test func errorsAreTyped() async throws {
         let f = try Fixture()
         let fetch = try await library(f.bus.address)
