@@ -113,12 +113,21 @@ enum Output {
             "lastResultName": info.lastResult?.description ?? NSNull(),
             "fetchCount": info.fetchCount,
             "failureCount": info.failureCount,
+            "reason": info.reason.rawValue,
+            "requiresNetwork": info.constraints.contains(.network),
+            "requiresUnmeteredNetwork": info.constraints.contains(.unmeteredNetwork),
+            "requiresExternalPower": info.constraints.contains(.externalPower),
+            "requiresBatteryNotLow": info.constraints.contains(.batteryNotLow),
+            "adaptive": info.adaptive,
+            "launch": info.launch.rawValue,
+            "consecutiveFailures": info.consecutiveFailures,
+            "consecutiveNoData": info.consecutiveNoData,
         ]
     }
 
     /// The `systemctl list-timers`-like table of tasks.
     static func taskTable(_ tasks: [BackgroundFetchManager.ManagedTask], showUID: Bool, now: Date = Date()) -> String {
-        let header = (showUID ? ["UID"] : []) + ["APP", "TASK", "INTERVAL", "NEXT", "LAST", "RESULT", "STATE"]
+        let header = (showUID ? ["UID"] : []) + ["APP", "TASK", "INTERVAL", "NEXT", "LAST", "RESULT", "STATE", "REASON"]
         let rows = tasks.map { task -> [String] in
             let info = task.info
             var interval = duration(seconds: seconds(info.effectiveInterval))
@@ -127,7 +136,7 @@ enum Output {
             }
             return (showUID ? ["\(task.uid)"] : []) + [
                 task.appID, info.name, interval, time(info.nextFetch, relativeTo: now), time(info.lastFetch, relativeTo: now),
-                result(info.lastResult), info.state.rawValue,
+                result(info.lastResult), info.state.rawValue, info.reason.rawValue,
             ]
         }
         return table(header, rows)

@@ -15,6 +15,10 @@ struct StatusCommand: AsyncParsableCommand {
             "paused" is Denied (the user switched it off: bgfetchctl enable turns it on) or Restricted \
             (the administrator's setting, which the user's switch cannot change). An app with no \
             registered task is unknown to the service (exit 4).
+
+            With APP and TASK: one paragraph on when the task fires next and why: its interval, a \
+            backoff, or the condition it waits for (the network, a network that is not metered, mains \
+            power, the battery, power saving, sleep) and the system service that reports it.
             """
     )
 
@@ -22,6 +26,9 @@ struct StatusCommand: AsyncParsableCommand {
 
     @Argument(help: "An app id (UID/APP_ID for another user's app, as root).")
     var app: String?
+
+    @Argument(help: "A task of the app: say when it fires next and why.")
+    var task: String?
 
     @Flag(help: "Print JSON.")
     var json = false
@@ -75,6 +82,20 @@ struct StatusCommand: AsyncParsableCommand {
         let tasks = all.filter { $0.appID == appID && $0.uid == uid }
         guard !tasks.isEmpty else {
             throw CtlFailure(.notFound, "no such app: '\(app)' has no registered task")
+        }
+        if let task {
+            guard let found = tasks.first(where: { $0.info.name == task }) else {
+                throw CtlFailure(.notFound, "no such task: '\(app)' has no task '\(task)'")
+            }
+            let paragraph = Explanation.of(found)
+            if json {
+                var object = Output.json(found)
+                object["explanation"] = paragraph
+                Output.line(Output.json(object))
+            } else {
+                Output.line(paragraph)
+            }
+            return
         }
         let status: BackgroundFetchStatus
         do throws(BackgroundFetchError) {

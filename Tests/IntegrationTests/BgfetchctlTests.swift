@@ -9,7 +9,9 @@ import Testing
 struct BgfetchctlTests {
     private static let taskKeys: Set<String> = [
         "app", "uid", "task", "minimumInterval", "effectiveInterval", "stopOnTerminate", "startOnBoot", "state", "nextFetch",
-        "lastFetch", "lastResult", "lastResultName", "fetchCount", "failureCount",
+        "lastFetch", "lastResult", "lastResultName", "fetchCount", "failureCount", "reason", "requiresNetwork",
+        "requiresUnmeteredNetwork", "requiresExternalPower", "requiresBatteryNotLow", "adaptive", "launch",
+        "consecutiveFailures", "consecutiveNoData",
     ]
 
     private func ctl(_ environment: [String: String], _ arguments: String...) throws -> CommandResult {
@@ -185,9 +187,9 @@ struct BgfetchctlTests {
         #expect(text.status == 0)
         let lines = text.stdout.split(separator: "\n").map(String.init)
         let header = try #require(lines.first).split(separator: " ").map(String.init)
-        #expect(header == ["APP", "TASK", "INTERVAL", "NEXT", "LAST", "RESULT", "STATE"])
+        #expect(header == ["APP", "TASK", "INTERVAL", "NEXT", "LAST", "RESULT", "STATE", "REASON"])
         let inbox = try #require(lines.first { $0.hasPrefix(Fixture.appID) })
-        #expect(inbox.contains("inbox") && inbox.contains(" 2m ") && inbox.contains("(in ") && inbox.hasSuffix("scheduled"))
+        #expect(inbox.contains("inbox") && inbox.contains(" 2m ") && inbox.contains("(in ") && inbox.hasSuffix("scheduled  interval"))
         #expect(lines.contains { $0.hasPrefix("org.example.Feeds") && $0.contains("news") && $0.contains("10m") })
         #expect(text.stdout.contains("2 tasks listed."))
 
@@ -210,6 +212,40 @@ struct BgfetchctlTests {
 
         let all = try ctl(f.bus.environment, "list", "--all")
         #expect(all.status == 0 && all.stdout.hasPrefix("UID  APP"))
+    }
+
+    /// `status APP TASK` says in one paragraph when the task fires next and
+    /// why, naming the unmet condition and the service it comes from; the
+    /// REASON column and `--json` carry the same.
+    @Test func statusOfATaskExplainsWhyItWaits() async throws {
+        let system = try MockSystemBus()
+        try await system.start(.networkManager)
+        try system.setNetworkState(20)
+        let bus = try TestBus()
+        let daemon = try DaemonProcess(bus: bus, arguments: ["--minimum-interval-floor", "1"])
+        daemon.environment = system.daemonEnvironment
+        try daemon.start()
+        let app = try ServiceClient(bus: bus, ownName: Fixture.appID)
+        defer { app.close() }
+        try app.register("sync", ["minimumInterval": .uint32(1), "requiresNetwork": .bool(true)])
+        try app.register("later", .options(interval: 3600))
+        try await eventually("sync waiting") { try app.tasks()["sync"]?["state"]?.stringValue == "waiting" ? true : nil }
+
+        let text = try ctl(bus.environment, "status", Fixture.appID, "sync")
+        #expect(text.status == 0, "\(text)")
+        #expect(text.stdout.contains("requires the network") && text.stdout.contains("NetworkManager"), "\(text.stdout)")
+        #expect(text.stdout.split(separator: "\n").count == 1, "one paragraph")
+        let later = try ctl(bus.environment, "status", Fixture.appID, "later")
+        #expect(later.stdout.contains("is scheduled") && later.stdout.contains("1h"), "\(later.stdout)")
+        let object = try #require(try json(try ctl(bus.environment, "status", Fixture.appID, "sync", "--json").stdout) as? [String: Any])
+        #expect(object["reason"] as? String == "network" && object["state"] as? String == "waiting")
+        #expect((object["explanation"] as? String)?.contains("NetworkManager") == true)
+        let missing = try ctl(bus.environment, "status", Fixture.appID, "nope")
+        #expect(missing.status == 4 && missing.stderr.contains("no task 'nope'"), "\(missing)")
+
+        let table = try ctl(bus.environment, "list")
+        let row = try #require(table.stdout.split(separator: "\n").first { $0.contains(" sync ") })
+        #expect(row.split(separator: " ").suffix(2) == ["waiting", "network"], "\(row)")
     }
 
     @Test func listWithNoTasks() throws {
