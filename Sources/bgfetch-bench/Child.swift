@@ -10,10 +10,12 @@ final class Child: Sendable {
     var pid: pid_t { process.pid }
 
     /// Starts `executable`; its stdout and stderr are appended to `output`.
-    init(_ executable: String, _ arguments: [String], output: String) throws(HarnessError) {
+    /// `environment` is added to the bench's own.
+    init(_ executable: String, _ arguments: [String], output: String, environment: [String: String] = [:]) throws(HarnessError) {
         name = (executable as NSString).lastPathComponent
         do {
-            process = try ChildProcess(executable, arguments, stdout: output, stderr: output)
+            let merged = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+            process = try ChildProcess(executable, arguments, environment: merged, stdout: output, stderr: output)
         } catch {
             throw HarnessError("\(error)")
         }

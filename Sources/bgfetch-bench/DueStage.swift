@@ -97,7 +97,7 @@ enum DueStage {
 
     /// `count` FetchRequested-shaped signals from a plain client, queued in one
     /// go on its connection's thread as the daemon queues its burst.
-    private static func busFloor(
+    static func busFloor(
         _ lab: Lab, to destinations: [String], count: Int, arrivals: [Arrivals]
     ) throws(HarnessError) -> Sample {
         let sender = try lab.bus.connect(thread: "bench-burst")

@@ -11,7 +11,7 @@ struct Stages {
     /// The stages to run (stage 1 always runs: the others start from its state); nil: all.
     var only: Set<Int>? = nil
     let report = Report()
-    static let count = 8
+    static let count = 9
 
     func runAll() -> Report {
         var empty: (database: String, start: RestoreStage.Start)?
@@ -45,6 +45,21 @@ struct Stages {
         ) { () throws(HarnessError) in
             guard let template else { throw HarnessError("no empty state") }
             try idle(template)
+        }
+        attempt(
+            9, "\(Format.count(scale.releaseTasks)) waiting tasks released by one PropertiesChanged",
+            [.releaseWakeUps, .releaseTime]
+        ) { () throws(HarnessError) in
+            let outcome = try ReleaseStage.run(lab, count: scale.releaseTasks)
+            detail(
+                "\(outcome.wakeUps) wake-up(s); last FetchRequested \(Format.millis(outcome.lastArrival)) after the change; "
+                    + "a plain client's \(Format.count(scale.releaseTasks)) signals: \(Format.millis(outcome.busOnly))")
+            report.record(.releaseWakeUps, Measurement(measured: "\(outcome.wakeUps)", checked: Double(outcome.wakeUps)))
+            report.record(
+                .releaseTime,
+                Measurement(
+                    measured: Format.millis(outcome.lastArrival), floor: "plain client " + Format.millis(outcome.busOnly),
+                    ratio: outcome.lastArrival / outcome.busOnly, checked: outcome.lastArrival / outcome.busOnly))
         }
         return report
     }

@@ -1,0 +1,136 @@
+import BackgroundFetchContract
+import DBus
+import Foundation
+import TestKit
+
+/// Many waiting tasks released by one change of the machine: `count` tasks
+/// that require the network fall due while python3-dbusmock's
+/// NetworkManager (on a second private bus, the daemon's system bus) says
+/// the machine is offline; then one `PropertiesChanged` says it is online.
+/// Measured: how many wake-ups the daemon needs to send them all (its own
+/// "released waiting fetches" log lines: one per wake-up that released
+/// any), and the time from the change to the last `FetchRequested`, against
+/// the same number of unicast signals from a plain client.
+enum ReleaseStage {
+    struct Outcome {
+        var wakeUps: Int
+        /// Milliseconds from the change to the last FetchRequested.
+        var lastArrival: Double
+        /// Milliseconds from a plain client's first signal to its last arrival.
+        var busOnly: Double
+    }
+
+    static let clients = 10
+
+    static func run(_ lab: Lab, count: Int) throws(HarnessError) -> Outcome {
+        let system: PrivateBus
+        do {
+            system = try PrivateBus(config: .session, in: try lab.folder("system-bus"))
+        } catch {
+            throw HarnessError("cannot start the second private bus: \(error)")
+        }
+        defer { system.stop() }
+        let mockLog = try lab.folder("networkmanager") + "/dbusmock.log"
+        let mock = try Child(
+            "/usr/bin/python3", ["-m", "dbusmock", "--system", "--template", "networkmanager"], output: mockLog,
+            environment: ["DBUS_SYSTEM_BUS_ADDRESS": system.address])
+        defer { mock.stop(SIGTERM, timeout: 5) }
+        let control: BusConnection
+        do {
+            control = try BusConnection.connect(.address(system.address), threadName: "bench-mock-control")
+        } catch {
+            throw HarnessError("cannot connect to the second bus: \(error)")
+        }
+        defer { control.close() }
+        func setNetworkState(_ state: UInt32) throws(HarnessError) {
+            do {
+                _ = try control.callBlocking(
+                    Message.methodCall(
+                        destination: "org.freedesktop.NetworkManager", path: "/org/freedesktop",
+                        interface: "org.freedesktop.DBus.Mock", member: "SetGlobalConnectionState", [.uint32(state)]))
+            } catch {
+                throw HarnessError("cannot set NetworkManager's state (is python3-dbusmock installed?): \(error)")
+            }
+        }
+        let giveUpMock = Clock.nanos() + 15_000_000_000
+        while (try? control.callBus("NameHasOwner", [.string("org.freedesktop.NetworkManager")]).first?.boolValue) != true {
+            guard mock.isRunning, Clock.nanos() < giveUpMock else {
+                throw HarnessError("dbusmock's NetworkManager did not appear; see \(mockLog)")
+            }
+            Clock.sleep(seconds: 0.02)
+        }
+        try setNetworkState(20)  // disconnected
+
+        let daemon = try lab.startDaemon(stateDirectory: try lab.folder("release"), systemBus: system.address)
+        var connections: [BusConnection] = []
+        defer { for connection in connections { connection.close() } }
+        let arrivals = (0..<clients).map { _ in Arrivals() }
+        for index in 0..<clients {
+            let client = try lab.bus.connect(app: "\(Service.benchAppPrefix).Release\(index)", thread: "bench-release-\(index)")
+            connections.append(client)
+            let recorder = arrivals[index]
+            client.setMessageHandler { message in
+                guard message.kind == .signal, message.member == "FetchRequested" else { return false }
+                recorder.record(Clock.unixMicros())
+                return true
+            }
+            do {
+                try client.addMatch("type='signal',interface='\(Service.appInterface)',member='FetchRequested'")
+            } catch {
+                throw HarnessError("AddMatch failed: \(error)")
+            }
+        }
+        let options = DBusValue.vardict(keyed: [
+            RegisterOptionKey.minimumInterval: .uint32(1), .stopOnTerminate: .bool(true), .requiresNetwork: .bool(true),
+        ])
+        for index in 0..<count {
+            do {
+                _ = try connections[index % clients].callBlocking(
+                    Service.call("RegisterTask", [.string("wait\(index)"), options]))
+            } catch {
+                throw HarnessError("RegisterTask failed: \(error)")
+            }
+        }
+        // Every task falls due (a second after registering) and waits.
+        let giveUpWaiting = Clock.nanos() + 60_000_000_000
+        while try waitingCount(lab) < count {
+            guard Clock.nanos() < giveUpWaiting else { throw HarnessError("not every task was waiting after 60 s") }
+            Clock.sleep(seconds: 0.1)
+        }
+        guard arrivals.allSatisfy({ $0.count == 0 }) else { throw HarnessError("a waiting task was sent while offline") }
+        let logBefore = (try? String(contentsOfFile: daemon.log, encoding: .utf8)) ?? ""
+
+        let changed = Clock.unixMicros()
+        try setNetworkState(70)  // connected globally: one PropertiesChanged
+        let giveUp = Clock.nanos() + 30_000_000_000
+        while arrivals.reduce(0, { $0 + $1.count }) < count && Clock.nanos() < giveUp { Clock.sleep(seconds: 0.005) }
+        let times = arrivals.flatMap(\.times)
+        guard times.count == count else { throw HarnessError("only \(times.count) of \(count) waiting tasks were sent") }
+        Clock.sleep(seconds: 0.2)
+        let logAfter = (try? String(contentsOfFile: daemon.log, encoding: .utf8)) ?? ""
+        let released = logAfter.dropFirst(logBefore.count).split(separator: "\n").filter { $0.contains("released waiting fetches") }
+        try daemon.stop()
+
+        for recorder in arrivals { recorder.reset() }
+        let floor = try DueStage.busFloor(lab, to: connections.map(\.uniqueName), count: count, arrivals: arrivals)
+        return Outcome(
+            wakeUps: released.count, lastArrival: Double(times.max()! - changed) / 1000, busOnly: floor.max)
+    }
+
+    /// How many tasks are waiting, from the manager's list.
+    private static func waitingCount(_ lab: Lab) throws(HarnessError) -> Int {
+        let probe = try lab.bus.connect(thread: "bench-release-probe")
+        defer { probe.close() }
+        let reply: Message
+        do {
+            reply = try probe.callBlocking(Service.call("ListTasks", interface: Service.managerInterface))
+        } catch {
+            throw HarnessError("ListTasks failed: \(error)")
+        }
+        var waiting = 0
+        for item in reply.arguments.first?.arrayValue ?? [] {
+            if item.structValue?[2].vardictValue?["state"]?.stringValue == "waiting" { waiting += 1 }
+        }
+        return waiting
+    }
+}
