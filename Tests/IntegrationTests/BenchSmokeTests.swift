@@ -24,6 +24,8 @@ struct BenchSmokeTests {
         "restore, bound apps departed",
         "due together: p99 FetchRequested lateness",
         "idle: daemon context switches",
+        "waiting tasks released: wake-ups",
+        "waiting tasks released: last FetchRequested",
     ]
 
     @Test func aQuickRunMeasuresEveryFigure() throws {
@@ -34,8 +36,8 @@ struct BenchSmokeTests {
             bench, ["--quick", "--bgfetchd", Paths.bgfetchd, "--work-dir", work.path], timeout: 150)
         #expect(result.status == 0, "\(result)")
         let lines = result.stdout.split(separator: "\n").map(String.init)
-        for stage in 1...8 {
-            #expect(lines.contains { $0.hasPrefix("[\(stage)/8] ") }, "no progress line for stage \(stage)\n\(result)")
+        for stage in 1...9 {
+            #expect(lines.contains { $0.hasPrefix("[\(stage)/9] ") }, "no progress line for stage \(stage)\n\(result)")
         }
         for figure in Self.figures {
             let row = lines.first { $0.hasPrefix(figure) }
