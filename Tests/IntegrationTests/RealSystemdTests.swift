@@ -49,6 +49,7 @@ struct RealSystemdTests {
         try systemBusActivatesTheHardenedUnit(container)
         try everyKindOfCallerIsServedAndKeptApart(container)
         try stateSurvivesARestart(container)
+        try anOutstandingFetchDelaysSleepThroughTheRealLogind(container)
         try aLingeringUsersManagerRunsTheUserUnit(container)
         try theJournalIsClean(container)
     }
@@ -116,6 +117,32 @@ struct RealSystemdTests {
         #expect(restart.stdout == "active\n", "\(restart)")
         let all = try container.run("bgfetchctl --system list --all")
         #expect(all.stdout.contains("4 tasks listed."), "\(all)")
+    }
+
+    /// The real logind (with its polkit check) gives the sandboxed daemon a
+    /// delay inhibitor while a fetch is outstanding, and it goes with the fetch.
+    func anOutstandingFetchDelaysSleepThroughTheRealLogind(_ container: SystemdContainer) throws {
+        let app = """
+            import dbus, time
+            service = dbus.Interface(dbus.SystemBus().get_object("\(Self.service)", "\(Self.path)"), "\(Self.service)")
+            service.RegisterTask("sleepy", {})
+            service.TriggerFetch("sleepy")
+            time.sleep(60)
+            """
+        let started = try container.run(
+            "printf '%s\\n' \(SystemdContainer.quoted(app)) > /tmp/sleepy.py && chmod 644 /tmp/sleepy.py && "
+                + "(su - alice -c 'exec python3 /tmp/sleepy.py' > /dev/null 2>&1 &)")
+        #expect(started.status == 0, "\(started)")
+        let inhibited = try container.run(
+            "for i in $(seq 100); do systemd-inhibit --list --no-pager --no-legend | grep bgfetch && exit 0; sleep 0.1; done; exit 1")
+        #expect(inhibited.status == 0, "no inhibitor from bgfetch: \(inhibited)")
+        #expect(inhibited.stdout.contains("sleep") && inhibited.stdout.contains("delay"), "\(inhibited.stdout)")
+        #expect(inhibited.stdout.contains("python3"), "the why names the app: \(inhibited.stdout)")
+        // The app leaves: its task goes (stopOnTerminate), and the inhibitor with it.
+        let released = try container.run(
+            "pkill -f '^python3 /tmp/sleepy'; for i in $(seq 100); do systemd-inhibit --list --no-pager --no-legend | grep -q bgfetch || exit 0; "
+                + "sleep 0.1; done; exit 1")
+        #expect(released.status == 0, "the inhibitor outlived the fetch: \(released)")
     }
 
     /// A lingering user's own manager activates the user unit on that user's

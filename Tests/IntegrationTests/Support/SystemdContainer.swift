@@ -72,7 +72,7 @@ final class SystemdContainer {
              "--link-journal=no", "--console=passive", "--machine=bgfetch-test"],
             stdout: consoleLog.path, stderr: consoleLog.path)
         nspawnProcess = process
-        let deadline = Date().addingTimeInterval(60)
+        let deadline = Date().addingTimeInterval(120)
         while leader == 0 {
             guard process.isRunning, Date() < deadline else { throw HarnessError("systemd-nspawn did not start PID 1:\n\(console)") }
             let children = (try? String(contentsOfFile: "/proc/\(process.pid)/task/\(process.pid)/children", encoding: .utf8)) ?? ""
@@ -80,11 +80,12 @@ final class SystemdContainer {
             usleep(20_000)
         }
         while Date() < deadline {
-            let state = try run("systemctl is-system-running --wait", timeout: 60)
+            let state = try run("systemctl is-system-running --wait", timeout: max(1, deadline.timeIntervalSinceNow))
             if state.stdout.hasPrefix("running") || state.stdout.hasPrefix("degraded") { return }
             usleep(100_000)
         }
-        throw HarnessError("the container's systemd did not finish booting:\n\(console)")
+        let jobs = (try? run("systemctl list-jobs --no-pager; systemctl --failed --no-pager", timeout: 10).stdout) ?? ""
+        throw HarnessError("the container's systemd did not finish booting in 120 s; jobs left:\n\(jobs)\n\(console)")
     }
 
     /// What the container printed on its console.
