@@ -258,7 +258,7 @@ struct FetchEngineBootTests {
         #expect(request.destination == mail.connection)
         try h.engine.fireDue()
         #expect(h.events.take().isEmpty, "one fetch, not one per missed interval")
-        try h.engine.finish(mail, requestID: request.requestID, result: .noData)
+        try h.engine.finish(mail, requestID: request.requestID, result: .newData)
         _ = h.events.take()
         #expect(h.engine.nextDeadline() == h.now + secs(600), "the schedule restarts from the catch-up fetch")
         #expect(try h.info(mail, "t").fetchCount == 2)

@@ -268,7 +268,8 @@ struct FetchEngineFinishTests {
         #expect(h.events.take() == [.fetchFinished(task: key(mail, "t"), requestID: request.requestID, result: success)])
         info = try h.info(mail, "t")
         #expect(info.lastResult == success)
-        #expect(info.nextFetch == info.lastFetch + secs(600), "a success resets the backoff")
+        // NoData also starts a stretch of the (adaptive) interval: ×1.5.
+        #expect(info.nextFetch == info.lastFetch + secs(success == .noData ? 900 : 600), "a success resets the backoff")
         #expect(info.failureCount == 2, "the failure count is a total, not reset")
         #expect(info.fetchCount == 3)
         #expect(info.state == .scheduled)
@@ -415,8 +416,8 @@ struct FetchEngineFinishTests {
         #expect(try h.info(mail, "t").state == .pending)
         #expect(h.events.take().isEmpty)
         h.advance(seconds: 5)
-        try h.engine.finish(mail, requestID: id, result: .noData)
-        #expect(h.events.take() == [.fetchFinished(task: key(mail, "t"), requestID: id, result: .noData)])
+        try h.engine.finish(mail, requestID: id, result: .newData)
+        #expect(h.events.take() == [.fetchFinished(task: key(mail, "t"), requestID: id, result: .newData)])
         let info = try h.info(mail, "t")
         #expect(info.state == .scheduled)
         #expect(info.fetchCount == 1)
@@ -486,7 +487,7 @@ struct FetchEngineTriggerTests {
         #expect(next > id)
         #expect(try singleRequest(h.events.take()).requestID == next)
         // A trigger counts as the last fetch: the schedule restarts from it.
-        try h.engine.finish(mail, requestID: next, result: .noData)
+        try h.engine.finish(mail, requestID: next, result: .newData)
         #expect(try h.info(mail, "t").nextFetch == h.now + secs(600))
     }
 

@@ -23,6 +23,7 @@ struct SQLiteTaskStoreTests {
         task.fetchCount = UInt64(Int64.max) + 7
         task.failureCount = 12
         task.consecutiveFailures = 3
+        task.consecutiveNoData = 7
         task.dormant = true
         task.binding = ":1.42"
         task.outstanding = TaskRecord.Outstanding(

@@ -44,11 +44,17 @@ extension FetchEngine {
         guard let outstanding = task.outstanding else { return }
         task.outstanding = nil
         task.lastResult = result
-        if result == .failed {
+        switch result {
+        case .failed:
             task.failureCount += 1
             task.consecutiveFailures += 1
-        } else {
+            task.consecutiveNoData = 0  // the backoff takes over; the run of NoData is broken
+        case .noData:
             task.consecutiveFailures = 0
+            task.consecutiveNoData += 1
+        case .newData:
+            task.consecutiveFailures = 0
+            task.consecutiveNoData = 0
         }
         change.batch.history[outstanding.requestID] = HistoryEntry(
             requestID: outstanding.requestID, task: task.key, requestedAt: outstanding.requestedAt,

@@ -178,10 +178,25 @@ public final class FetchEngine {
     }
 
     /// When the task's next fetch is due: its last fetch (or its
-    /// registration) plus the effective interval, backed off after failures.
+    /// registration) plus the effective interval, backed off after failures
+    /// or, for an adaptive task, stretched by NoData answers in a row.
     public func dueTime(of task: TaskRecord) -> Int64 {
         let base = task.lastFetch > 0 ? task.lastFetch : task.registeredAt
-        return base + Backoff.delay(interval: effectiveInterval(of: task), consecutiveFailures: task.consecutiveFailures)
+        let interval = effectiveInterval(of: task)
+        if task.consecutiveFailures > 0 {
+            return base + Backoff.delay(interval: interval, consecutiveFailures: task.consecutiveFailures)
+        }
+        if task.options.adaptive {
+            return base + Stretch.delay(interval: interval, consecutiveNoData: task.consecutiveNoData)
+        }
+        return base + .seconds(interval)
+    }
+
+    /// Whether NoData answers stretch the task's next fetch now.
+    func isStretched(_ task: TaskRecord) -> Bool {
+        task.options.adaptive && task.consecutiveFailures == 0
+            && Stretch.delay(interval: effectiveInterval(of: task), consecutiveNoData: task.consecutiveNoData)
+                > .seconds(effectiveInterval(of: task))
     }
 
     func state(of task: TaskRecord) -> TaskState {
@@ -207,8 +222,9 @@ public final class FetchEngine {
         case .paused: return .paused
         case .waiting: return holdBack(task) ?? .catchUp
         case .scheduled:
+            if dueTime(of: task) <= now { return .catchUp }
             if task.consecutiveFailures > 0 { return .backoff }
-            return dueTime(of: task) <= now ? .catchUp : .interval
+            return isStretched(task) ? .noNewData : .interval
         }
     }
 
@@ -219,7 +235,7 @@ public final class FetchEngine {
             key: task.key, options: task.options, effectiveInterval: effectiveInterval(of: task), state: state,
             reason: reason(of: task, state: state, now: clock.now()), nextFetch: next, lastFetch: task.lastFetch,
             lastResult: task.lastResult, fetchCount: task.fetchCount, failureCount: task.failureCount,
-            consecutiveFailures: task.consecutiveFailures, consecutiveNoData: 0)
+            consecutiveFailures: task.consecutiveFailures, consecutiveNoData: task.consecutiveNoData)
     }
 
     func task(_ key: TaskKey) -> TaskRecord? { tasks[key.app]?[key.name] }

@@ -26,6 +26,8 @@ public struct TaskRecord: Sendable, Equatable {
     public var failureCount: UInt64 = 0
     /// Failed or expired fetches in a row; drives the backoff.
     public var consecutiveFailures: UInt32 = 0
+    /// NoData answers in a row; stretches an adaptive task's interval.
+    public var consecutiveNoData: UInt32 = 0
     public var dormant = false
     /// The unique name of the connection the task is bound to.
     public var binding: String? = nil

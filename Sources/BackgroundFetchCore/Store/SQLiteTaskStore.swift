@@ -143,7 +143,7 @@ public final class SQLiteTaskStore: TaskStore {
                        last_fetch, last_result, fetch_count, failure_count, consecutive_failures,
                        dormant, binding, request_id, requested_at, deadline, destination,
                        requires_network, requires_unmetered_network, requires_external_power,
-                       requires_battery_not_low, adaptive, launch
+                       requires_battery_not_low, adaptive, launch, consecutive_no_data
                 FROM tasks
                 """
             ) { row in
@@ -185,6 +185,7 @@ public final class SQLiteTaskStore: TaskStore {
         task.failureCount = UInt64(bitPattern: row.int(10))
         task.consecutiveFailures = UInt32(truncatingIfNeeded: row.int(11))
         task.dormant = row.bool(12)
+        task.consecutiveNoData = UInt32(truncatingIfNeeded: row.int(24))
         task.binding = row.text(13)
         if !row.isNull(14) {
             task.outstanding = TaskRecord.Outstanding(
@@ -295,7 +296,7 @@ public final class SQLiteTaskStore: TaskStore {
                     outstanding.map { .text($0.destination) } ?? .null,
                     .bool(task.options.constraints.network), .bool(task.options.constraints.unmeteredNetwork),
                     .bool(task.options.constraints.externalPower), .bool(task.options.constraints.batteryNotLow),
-                    .bool(task.options.adaptive), .text(task.options.launch.rawValue), .int(0),
+                    .bool(task.options.adaptive), .text(task.options.launch.rawValue), .int(task.consecutiveNoData),
                 ])
         }
         for app in batch.savedApps.values {
