@@ -2,6 +2,7 @@
 enum Figure: Int, CaseIterable {
     case roundTrip, throughput, registerOne, registerMany, restore, restoreMemory, restoreNewBoot, restoreDeparted
     case dueLateness, idleSwitches, releaseWakeUps, releaseTime
+    case dayWakeUps, dayAgainstSystemd, dayOutOfWindow, dayAdaptiveFetches
 
     var label: String {
         switch self {
@@ -17,6 +18,10 @@ enum Figure: Int, CaseIterable {
         case .idleSwitches: "idle: daemon context switches"
         case .releaseWakeUps: "waiting tasks released: wake-ups"
         case .releaseTime: "waiting tasks released: last FetchRequested"
+        case .dayWakeUps: "simulated day: wake-ups per fetch"
+        case .dayAgainstSystemd: "simulated day: wake-ups vs systemd"
+        case .dayOutOfWindow: "simulated day: fetches out of window"
+        case .dayAdaptiveFetches: "simulated day: fetches, adaptive"
         }
     }
 
@@ -36,6 +41,10 @@ enum Figure: Int, CaseIterable {
         // No target was set: the ratio is reported (the daemon's time
         // includes the change reaching it and one durable commit).
         case .releaseTime: .atMost(.infinity, "(reported)")
+        case .dayWakeUps: .atMost(1.0 / 3.0, "≤ 0.33")
+        case .dayAgainstSystemd: .atMost(0.999, "< 1")
+        case .dayOutOfWindow: .atMost(0, "0")
+        case .dayAdaptiveFetches: .atMost(.infinity, "(reported)")
         }
     }
 }

@@ -22,6 +22,8 @@ struct Scale {
     var dueLead: Double
     /// Waiting tasks released by one change of the network.
     var releaseTasks = 1_000
+    /// Tasks in the simulated day.
+    var dayTasks = 1_000
 
     static let full = Scale(
         roundTrips: 10_000, throughputCalls: 10_000, throughputRounds: 9, registerRounds: 5, registerSeconds: 1, floorSeconds: 1,
@@ -29,5 +31,5 @@ struct Scale {
 
     static let quick = Scale(
         roundTrips: 300, throughputCalls: 1_000, throughputRounds: 1, registerRounds: 1, registerSeconds: 0.3, floorSeconds: 0.2,
-        restoreTasks: 2_000, dueTasks: 200, idleTasks: 200, idleSeconds: 1, settleSeconds: 0.3, dueLead: 2.5, releaseTasks: 100)
+        restoreTasks: 2_000, dueTasks: 200, idleTasks: 200, idleSeconds: 1, settleSeconds: 0.3, dueLead: 2.5, releaseTasks: 100, dayTasks: 100)
 }

@@ -11,7 +11,7 @@ struct Stages {
     /// The stages to run (stage 1 always runs: the others start from its state); nil: all.
     var only: Set<Int>? = nil
     let report = Report()
-    static let count = 9
+    static let count = 10
 
     func runAll() -> Report {
         var empty: (database: String, start: RestoreStage.Start)?
@@ -61,7 +61,55 @@ struct Stages {
                     measured: Format.millis(outcome.lastArrival), floor: "plain client " + Format.millis(outcome.busOnly),
                     ratio: outcome.lastArrival / outcome.busOnly, checked: outcome.lastArrival / outcome.busOnly))
         }
+        attempt(
+            10, "a day of \(Format.count(scale.dayTasks)) tasks through the engine on a simulated clock",
+            [.dayWakeUps, .dayAgainstSystemd, .dayOutOfWindow, .dayAdaptiveFetches]
+        ) { () throws(HarnessError) in
+            try day()
+        }
         return report
+    }
+
+    /// Batching and the adaptive policy, measured on the engine itself: a
+    /// simulated day, with systemd's timer coalescing simulated the same way.
+    private func day() throws(HarnessError) {
+        var simulation = DaySimulation()
+        simulation.tasks = scale.dayTasks
+        let adaptive: DaySimulation.Outcome
+        let fixed: DaySimulation.Outcome
+        do {
+            adaptive = try simulation.run()
+            simulation.adaptive = false
+            fixed = try simulation.run()
+        } catch {
+            throw HarnessError("the simulation failed: \(error)")
+        }
+        let systemd = simulation.systemdTimers()
+        let lateness = Sample(adaptive.lateness.map { Double($0) / 1_000_000 })
+        detail(
+            "intervals 15–60 min at random phases; answers 60 % NoData, 35 % NewData, 5 % Failed; "
+                + "lateness median \(Format.fixed(lateness.median, 1)) s, max \(Format.fixed(lateness.max, 1)) s")
+        detail(
+            "bgfetchd: \(Format.count(adaptive.wakeUps)) wake-ups for \(Format.count(adaptive.fetches)) fetches (adaptive), "
+                + "\(Format.count(fixed.wakeUps)) for \(Format.count(fixed.fetches)) (fixed); systemd timers (AccuracySec=1min): "
+                + "\(Format.count(systemd.wakeUps)) wake-ups for \(Format.count(systemd.fetches)) fetches")
+        report.record(
+            .dayWakeUps,
+            Measurement(
+                measured: Format.count(adaptive.wakeUps), floor: "\(Format.count(adaptive.fetches)) fetches",
+                ratio: Double(adaptive.wakeUps) / Double(adaptive.fetches), checked: Double(adaptive.wakeUps) / Double(adaptive.fetches)))
+        report.record(
+            .dayAgainstSystemd,
+            Measurement(
+                measured: Format.count(fixed.wakeUps), floor: "systemd \(Format.count(systemd.wakeUps))",
+                ratio: Double(fixed.wakeUps) / Double(systemd.wakeUps), checked: Double(fixed.wakeUps) / Double(systemd.wakeUps)))
+        let outside = adaptive.early.count + adaptive.late.count + fixed.early.count + fixed.late.count
+        report.record(.dayOutOfWindow, Measurement(measured: "\(outside)", checked: Double(outside)))
+        report.record(
+            .dayAdaptiveFetches,
+            Measurement(
+                measured: Format.count(adaptive.fetches), floor: "fixed \(Format.count(fixed.fetches))",
+                ratio: Double(adaptive.fetches) / Double(fixed.fetches), checked: 0))
     }
 
     private func attempt(_ stage: Int, _ title: String, _ figures: [Figure], _ body: () throws(HarnessError) -> Void) {

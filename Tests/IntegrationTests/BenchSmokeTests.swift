@@ -26,6 +26,10 @@ struct BenchSmokeTests {
         "idle: daemon context switches",
         "waiting tasks released: wake-ups",
         "waiting tasks released: last FetchRequested",
+        "simulated day: wake-ups per fetch",
+        "simulated day: wake-ups vs systemd",
+        "simulated day: fetches out of window",
+        "simulated day: fetches, adaptive",
     ]
 
     @Test func aQuickRunMeasuresEveryFigure() throws {
@@ -36,8 +40,8 @@ struct BenchSmokeTests {
             bench, ["--quick", "--bgfetchd", Paths.bgfetchd, "--work-dir", work.path], timeout: 150)
         #expect(result.status == 0, "\(result)")
         let lines = result.stdout.split(separator: "\n").map(String.init)
-        for stage in 1...9 {
-            #expect(lines.contains { $0.hasPrefix("[\(stage)/9] ") }, "no progress line for stage \(stage)\n\(result)")
+        for stage in 1...10 {
+            #expect(lines.contains { $0.hasPrefix("[\(stage)/10] ") }, "no progress line for stage \(stage)\n\(result)")
         }
         for figure in Self.figures {
             let row = lines.first { $0.hasPrefix(figure) }
