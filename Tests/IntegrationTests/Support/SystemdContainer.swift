@@ -75,8 +75,10 @@ final class SystemdContainer {
         let deadline = Date().addingTimeInterval(120)
         while leader == 0 {
             guard process.isRunning, Date() < deadline else { throw HarnessError("systemd-nspawn did not start PID 1:\n\(console)") }
+            // nspawn's first child is a helper that exits; PID 1 is the
+            // child that is pid 1 in a namespace of its own.
             let children = (try? String(contentsOfFile: "/proc/\(process.pid)/task/\(process.pid)/children", encoding: .utf8)) ?? ""
-            if let pid = children.split(separator: " ").compactMap({ pid_t($0) }).first { leader = pid }
+            for pid in children.split(separator: " ").compactMap({ pid_t($0) }) where Self.isNamespacePID1(pid) { leader = pid }
             usleep(20_000)
         }
         while Date() < deadline {
@@ -86,6 +88,14 @@ final class SystemdContainer {
         }
         let jobs = (try? run("systemctl list-jobs --no-pager; systemctl --failed --no-pager", timeout: 10).stdout) ?? ""
         throw HarnessError("the container's systemd did not finish booting in 120 s; jobs left:\n\(jobs)\n\(console)")
+    }
+
+    /// Whether `pid` is PID 1 of a PID namespace below ours (`NSpid: <pid> 1`).
+    static func isNamespacePID1(_ pid: pid_t) -> Bool {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("NSpid:") }) else { return false }
+        let ids = line.dropFirst("NSpid:".count).split(whereSeparator: { $0 == " " || $0 == "\t" })
+        return ids.count == 2 && ids.last == "1"
     }
 
     /// What the container printed on its console.
