@@ -77,6 +77,9 @@ struct BGFetchD: ParsableCommand {
         do {
             let connection = try Daemon.connect(to: settings.bus)
             settings.systemBus = Daemon.connectSystemBus(serving: settings.bus)
+            if settings.bus != .system {
+                settings.desktopDirectories = DesktopEntry.searchDirectories(environment: ProcessInfo.processInfo.environment)
+            }
             try DaemonLifecycle.run(on: connection, settings: settings, logger: logger)
         } catch {
             fail(error.description)

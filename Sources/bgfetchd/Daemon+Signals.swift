@@ -37,22 +37,49 @@ extension Daemon {
         }
     }
 
-    /// Starts the app by bus activation, then sends the fetch to its name.
+    /// Starts the app that has no connection: the desktop way
+    /// (`ActivateAction`) when its desktop entry is `DBusActivatable`, else
+    /// by bus activation of its name, then sends the fetch there.
     func activate(_ task: TaskKey, requestID: UInt64) {
         let appID = task.app.appID
+        if desktopEntries?.isDBusActivatable(appID) == true {
+            let call: Message
+            do {
+                call = try Message.methodCall(
+                    destination: appID, path: DesktopEntry.objectPath(forAppID: appID), interface: "org.freedesktop.Application",
+                    member: "ActivateAction",
+                    [
+                        .string(DesktopEntry.action),
+                        .array(element: "v", [.variant(.structure([.string(task.name), .uint64(requestID)]))]),
+                        .array(element: "{sv}", []),
+                    ])
+            } catch {
+                return activated(task, requestID: requestID, how: "ActivateAction", .failure(error))
+            }
+            connection.call(call, timeoutMilliseconds: 30_000) { result in
+                DaemonActor.assumeIsolated { self.activated(task, requestID: requestID, how: "ActivateAction", result.map { _ in }) }
+            }
+            return
+        }
         connection.callBus("StartServiceByName", [.string(appID), .uint32(0)], timeoutMilliseconds: 30_000) { result in
-            DaemonActor.assumeIsolated { self.activated(task, requestID: requestID, result) }
+            DaemonActor.assumeIsolated {
+                if case .success = result { self.emit("FetchRequested", to: appID, [.string(task.name), .uint64(requestID)]) }
+                self.activated(task, requestID: requestID, how: "bus activation", result.map { _ in })
+            }
         }
     }
 
-    private func activated(_ task: TaskKey, requestID: UInt64, _ result: Result<[DBusValue], DBusError>) {
-        let appID = task.app.appID
+    /// The app was started (its fetch's timeout starts now), or could not
+    /// be: the fetch waits as pending, with the reason logged.
+    private func activated(_ task: TaskKey, requestID: UInt64, how: String, _ result: Result<Void, DBusError>) {
         switch result {
         case .success:
-            emit("FetchRequested", to: appID, [.string(task.name), .uint64(requestID)])
-            logger.info("delivered", metadata: task.logMetadata(["request": "\(requestID)", "to": "\(appID)"]))
+            engine.delivered(task: task, requestID: requestID)
+            logger.info("delivered", metadata: task.logMetadata(["request": "\(requestID)", "to": "\(task.app.appID)", "by": "\(how)"]))
         case .failure(let error):
-            logger.warning("cannot start the app", metadata: ["app": "\(appID)", "error": "\(error)"])
+            logger.warning(
+                "cannot start the app; the fetch waits for it",
+                metadata: task.logMetadata(["request": "\(requestID)", "by": "\(how)", "error": "\(error)"]))
             engine.activationFailed(task: task, requestID: requestID)
         }
     }

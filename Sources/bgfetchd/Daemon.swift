@@ -25,6 +25,8 @@ import Logging
     private(set) var timer: LoopTimer!
     var armedDeadline: Int64?
     let activatable: ActivatableNames
+    /// Apps started the desktop way (`ActivateAction`); nil on the system bus.
+    let desktopEntries: DesktopEntries?
     /// NetworkManager, UPower, power-profiles-daemon and logind, on the system bus.
     let machine: MachineMonitor
     let sleepInhibitor: SleepInhibitor
@@ -46,6 +48,9 @@ import Logging
         var bootID: String
         var procRoot = "/proc"
         var clock: WallClock = SystemClock()
+        /// Where desktop entries are looked for (`applications` directories);
+        /// empty on the system bus, where apps are not started the desktop way.
+        var desktopDirectories: [String] = []
         /// A second connection, to the system bus, when serving another bus
         /// (or why there is none).
         var systemBus: Result<BusConnection, DBusError>?
@@ -136,6 +141,8 @@ import Logging
         engine = FetchEngine(config: config, store: store, clock: clock, logger: logger)
         registry = CallerRegistry(connection: connection, resolver: AppIdentityResolver(procRoot: settings.procRoot))
         activatable = ActivatableNames(connection: connection, clock: clock)
+        desktopEntries = settings.bus == .system || settings.desktopDirectories.isEmpty
+            ? nil : DesktopEntries(directories: settings.desktopDirectories, loop: connection.loop, logger: logger)
         systemConnection = settings.systemConnection
         machine = MachineMonitor(connection: settings.systemConnection ?? connection, logger: logger)
         sleepInhibitor = SleepInhibitor(connection: settings.systemConnection ?? connection, logger: logger)
@@ -149,7 +156,9 @@ import Logging
             throw StartupError("cannot create a timer: \(error.message)")
         }
         engine.onEvent = { [unowned self] in send($0) }
-        engine.isActivatable = { [unowned self] in activatable.contains($0.appID) }
+        engine.isActivatable = { [unowned self] in
+            desktopEntries?.isDBusActivatable($0.appID) == true || activatable.contains($0.appID)
+        }
         machine.onChange = { [unowned self] in machineChanged($0) }
         if let systemConnection {
             systemConnection.setMessageHandler { message in
@@ -216,6 +225,7 @@ import Logging
         while !calls.isEmpty { serveCalls() }
         finishRound()
         timer.invalidate()
+        desktopEntries?.invalidate()
         sleepInhibitor.release()
         systemConnection?.close()
         connection.close()

@@ -81,6 +81,24 @@ import Testing
         #expect(loop.execute {} == false)
     }
 
+    /// inotify through the loop: a file written in a watched directory
+    /// wakes it; a directory that does not exist is left out.
+    @Test(.timeLimit(.minutes(1))) func aDirectoryWatchReportsChanges() async throws {
+        let loop = try EventLoop(name: "watch-test")
+        defer { loop.shutdown() }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bgfetch-watch-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let (changes, continuation) = AsyncStream<Void>.makeStream()
+        let watched = try loop.sync { () throws(DBusError) -> [String] in
+            try loop.watchDirectories([directory.path, "/nonexistent/bgfetch"]) { continuation.yield() }.watched
+        }
+        #expect(watched == [directory.path])
+        try "[Desktop Entry]\n".write(to: directory.appendingPathComponent("a.desktop"), atomically: true, encoding: .utf8)
+        var iterator = changes.makeAsyncIterator()
+        await iterator.next()  // would hang (and time out) without the event
+    }
+
     @Test func oneLoopServesSeveralConnections() async throws {
         let loop = try EventLoop(name: "shared")
         defer { loop.shutdown() }

@@ -91,4 +91,97 @@ struct ActivationTests {
         let history = try manager.call("GetHistory", [.string("org.example.Sleeper"), .string("sync")], interface: ServiceClient.manager)
         #expect(history.first?.arrayValue?.last?.structValue?[2] == .uint32(2))
     }
+
+    /// A desktop entry for the app in a temporary `XDG_DATA_DIRS`; returns
+    /// the environment that points bgfetchd at it.
+    func desktopEntry(_ appID: String, dbusActivatable: Bool) throws -> [String: String] {
+        let data = Paths.temporaryDirectory("bgfetch-xdg-data")
+        let applications = data.appendingPathComponent("applications")
+        try FileManager.default.createDirectory(at: applications, withIntermediateDirectories: true)
+        try """
+            [Desktop Entry]
+            Type=Application
+            Name=Feeds
+            Exec=/usr/bin/python3 \(Paths.desktopExample)
+            DBusActivatable=\(dbusActivatable)
+            """.write(to: applications.appendingPathComponent("\(appID).desktop"), atomically: true, encoding: .utf8)
+        return ["XDG_DATA_DIRS": data.path, "XDG_DATA_HOME": Paths.temporaryDirectory("bgfetch-xdg-home").path]
+    }
+
+    /// The Python GApplication example, not running, is started by
+    /// `ActivateAction("background-fetch", [<(task, id)>], {})` and answers.
+    @Test func aDesktopAppIsStartedByActivateActionAndAnswers() throws {
+        let appID = "org.example.DesktopFeeds"
+        let service = """
+            [D-BUS Service]
+            Name=\(appID)
+            Exec=/usr/bin/python3 \(Paths.desktopExample) --gapplication-service
+            """
+        let bus = try TestBus(serviceDirectory: try serviceDirectory(["\(appID).service": service]))
+        let daemon = try DaemonProcess(bus: bus, arguments: ["--minimum-interval-floor", "60"])
+        daemon.environment = try desktopEntry(appID, dbusActivatable: true)
+        try daemon.start()
+        // Run by hand once: it registers its task and quits.
+        let registered = try Command.run("/usr/bin/python3", [Paths.desktopExample], environment: bus.environment)
+        #expect(registered.status == 0 && registered.stdout.contains("registered refresh"), "\(registered)")
+        let manager = try ServiceClient(bus: bus, ownName: "org.example.Panel")
+        defer { manager.close() }
+        try waitUntil {
+            let names = try manager.connection.callBus("ListNames").first?.arrayValue ?? []
+            return !names.contains(.string(appID))
+        }
+        let id = try #require(
+            try manager.call("TriggerTask", [.string(appID), .string("refresh")], interface: ServiceClient.manager).first?.uint64Value)
+        try waitUntil(timeout: 20) {
+            let history = try manager.call("GetHistory", [.string(appID), .string("refresh")], interface: ServiceClient.manager)
+            return history.first?.arrayValue?.last?.structValue?[2] == .uint32(2)
+        }
+        #expect(daemon.log.contains("by=ActivateAction") && daemon.log.contains("request=\(id)"), "\(daemon.log)")
+        #expect(!daemon.log.contains("by=bus activation"), "not by StartServiceByName")
+    }
+
+    /// An entry that says DBusActivatable but no app behind it: the fetch
+    /// waits as pending, and the log says why.
+    @Test func aFailedDesktopActivationLeavesTheFetchPending() throws {
+        let appID = "org.example.Ghost"
+        let bus = try TestBus()
+        let daemon = try DaemonProcess(bus: bus, arguments: ["--minimum-interval-floor", "60"])
+        daemon.environment = try desktopEntry(appID, dbusActivatable: true)
+        try daemon.start()
+        let app = try ServiceClient(bus: bus, ownName: appID)
+        try app.register("sync", .options(interval: 3600, stopOnTerminate: false))
+        app.close()
+        let manager = try ServiceClient(bus: bus, ownName: "org.example.Panel")
+        defer { manager.close() }
+        try waitUntil {
+            let names = try manager.connection.callBus("ListNames").first?.arrayValue ?? []
+            return !names.contains(.string(appID))
+        }
+        try manager.call("TriggerTask", [.string(appID), .string("sync")], interface: ServiceClient.manager)
+        try waitUntil { daemon.log.contains("cannot start the app") }
+        #expect(daemon.log.contains("by=ActivateAction") && daemon.log.contains("org.freedesktop.DBus.Error.ServiceUnknown"), "\(daemon.log)")
+        try waitUntil { try manager.allTasks()[appID]?["sync"]?["state"]?.stringValue == "pending" }
+    }
+
+    /// With `launch: never` the app is not started: the fetch waits.
+    @Test func launchNeverLeavesADesktopAppAlone() throws {
+        let appID = "org.example.DesktopFeeds"
+        let bus = try TestBus()
+        let daemon = try DaemonProcess(bus: bus, arguments: ["--minimum-interval-floor", "60"])
+        daemon.environment = try desktopEntry(appID, dbusActivatable: true)
+        try daemon.start()
+        let app = try ServiceClient(bus: bus, ownName: appID)
+        try app.register("sync", ["minimumInterval": .uint32(3600), "stopOnTerminate": .bool(false), "launch": .string("never")])
+        app.close()
+        let manager = try ServiceClient(bus: bus, ownName: "org.example.Panel")
+        defer { manager.close() }
+        try waitUntil {
+            let names = try manager.connection.callBus("ListNames").first?.arrayValue ?? []
+            return !names.contains(.string(appID))
+        }
+        try manager.call("TriggerTask", [.string(appID), .string("sync")], interface: ServiceClient.manager)
+        // The task turned pending in the trigger's own round: the reply is the barrier.
+        #expect(try manager.allTasks()[appID]?["sync"]?["state"]?.stringValue == "pending")
+        #expect(!daemon.log.contains("activating"), "\(daemon.log)")
+    }
 }

@@ -129,6 +129,22 @@ extension FetchEngine {
         return released.count
     }
 
+    /// The app was started and the fetch handed to it: its timeout starts now.
+    public func delivered(task key: TaskKey, requestID: UInt64) {
+        guard var task = task(key), var outstanding = task.outstanding, outstanding.requestID == requestID,
+            outstanding.deadline > 0
+        else { return }
+        outstanding.deadline = clock.now() + .seconds(config.fetchTimeout)
+        task.outstanding = outstanding
+        var change = makeChange()
+        change.batch.save(task)
+        do {
+            try commit(change)
+        } catch {
+            logger.error("cannot store a delivery", metadata: ["task": "\(key)", "error": "\(error)"])
+        }
+    }
+
     /// Bus activation of the task's app failed: the fetch waits as pending.
     public func activationFailed(task key: TaskKey, requestID: UInt64) {
         guard var task = task(key), var outstanding = task.outstanding, outstanding.requestID == requestID else { return }

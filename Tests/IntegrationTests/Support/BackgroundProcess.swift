@@ -85,5 +85,6 @@ extension Paths {
     static var swiftExample: String { products.appendingPathComponent("bgfetch-example").path }
     static var examples: URL { packageRoot.appendingPathComponent("Examples") }
     static var pythonExample: String { examples.appendingPathComponent("python/fetcher.py").path }
+    static var desktopExample: String { examples.appendingPathComponent("python/desktop_fetcher.py").path }
     static var shellWalkthrough: String { examples.appendingPathComponent("shell/walkthrough.sh").path }
 }

@@ -1,0 +1,70 @@
+import Foundation
+
+/// What the Desktop Entry Specification says about starting an app over
+/// D-Bus: whether its entry is `DBusActivatable`, and the object path its
+/// `org.freedesktop.Application` interface lives at.
+public enum DesktopEntry {
+    /// The action a background fetch is delivered as.
+    public static let action = "background-fetch"
+
+    /// Whether the text of a `.desktop` file says `DBusActivatable=true` in
+    /// its `[Desktop Entry]` group (other groups, comments and localized
+    /// keys do not count).
+    public static func isDBusActivatable(_ text: String) -> Bool {
+        var inMainGroup = false
+        for rawLine in text.split(whereSeparator: \.isNewline) {
+            let line = rawLine.trimmingSpaces
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            if line.hasPrefix("[") {
+                inMainGroup = line == "[Desktop Entry]"
+                continue
+            }
+            guard inMainGroup, let equals = line.firstIndex(of: "=") else { continue }
+            let key = line[..<equals].trimmingSpaces
+            let value = line[line.index(after: equals)...].trimmingSpaces
+            if key == "DBusActivatable" { return value == "true" }
+        }
+        return false
+    }
+
+    /// Whether the first `<appID>.desktop` found in `directories` is
+    /// `DBusActivatable` (false if it cannot be read); nil if there is none.
+    public static func isDBusActivatable(appID: String, in directories: [String]) -> Bool? {
+        guard !appID.isEmpty, !appID.contains("/") else { return nil }
+        for directory in directories {
+            let path = directory + "/" + appID + ".desktop"
+            guard FileManager.default.fileExists(atPath: path) else { continue }
+            guard let data = FileManager.default.contents(atPath: path) else { return false }
+            return isDBusActivatable(String(decoding: data, as: UTF8.self))
+        }
+        return nil
+    }
+
+    /// The object path made from an app id: `/` then the id with `.` turned
+    /// into `/` and `-` into `_` (`org.example.Feed-Reader` →
+    /// `/org/example/Feed_Reader`).
+    public static func objectPath(forAppID appID: String) -> String {
+        "/" + String(appID.map { $0 == "." ? "/" : $0 == "-" ? "_" : $0 })
+    }
+
+    /// The `applications` directories to search, in order (the first entry
+    /// found wins): `$XDG_DATA_HOME` (default `~/.local/share`), then each
+    /// of `$XDG_DATA_DIRS` (default `/usr/local/share:/usr/share`).
+    public static func searchDirectories(environment: [String: String]) -> [String] {
+        let home = environment["XDG_DATA_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? environment["HOME"].map { $0 + "/.local/share" }
+        let dirs = environment["XDG_DATA_DIRS"].flatMap { $0.isEmpty ? nil : $0 } ?? "/usr/local/share:/usr/share"
+        return ([home].compactMap { $0 } + dirs.split(separator: ":").map(String.init))
+            .filter { $0.hasPrefix("/") }
+            .map { ($0.hasSuffix("/") ? String($0.dropLast()) : $0) + "/applications" }
+    }
+}
+
+extension StringProtocol {
+    fileprivate var trimmingSpaces: String {
+        var text = Substring(self)
+        while text.first == " " || text.first == "\t" { text.removeFirst() }
+        while text.last == " " || text.last == "\t" { text.removeLast() }
+        return String(text)
+    }
+}
