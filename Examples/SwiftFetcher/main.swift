@@ -8,7 +8,7 @@
 // the first answered fetch (the tests use it).
 import BackgroundFetch
 
-let fetch = try await BackgroundFetch()  // the session bus; BackgroundFetch(bus: .system) for the system one
+let fetch = try await BackgroundFetchClient()  // the session bus; BackgroundFetchClient(bus: .system) for the system one
 fetch.defineTask("refresh") { context in
     print("fetch \(context.requestID) of \(context.taskName), \(context.timeRemaining) left")
     try await Task.sleep(for: .milliseconds(100))  // refresh the app's data here; cancelled at the deadline

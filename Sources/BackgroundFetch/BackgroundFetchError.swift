@@ -64,7 +64,7 @@ public struct BackgroundFetchError: Error, Sendable, Hashable, CustomStringConve
     public var description: String { message }
 
     /// The error a failed call on `bus` gave.
-    init(_ error: DBusError, on bus: BackgroundFetch.Bus) {
+    init(_ error: DBusError, on bus: BackgroundFetchClient.Bus) {
         let code = Self.code(forDBusName: error.name)
         let message: String
         switch code {
@@ -104,7 +104,7 @@ public struct BackgroundFetchError: Error, Sendable, Hashable, CustomStringConve
         }
     }
 
-    static func notConnected(_ bus: BackgroundFetch.Bus) -> BackgroundFetchError {
+    static func notConnected(_ bus: BackgroundFetchClient.Bus) -> BackgroundFetchError {
         BackgroundFetchError(.busUnavailable, "not connected to \(bus); reconnecting")
     }
 

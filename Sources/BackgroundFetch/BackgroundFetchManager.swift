@@ -1,5 +1,6 @@
 import BackgroundFetchContract
 import DBus
+import Foundation
 import Synchronization
 
 /// The management side of bgfetch, for tools and settings panels such as
@@ -8,7 +9,7 @@ import Synchronization
 ///
 /// The service decides what the caller may see: its own uid's apps, or every
 /// user's for uid 0 (which may name another user's app as `UID/APP_ID`).
-/// Unlike ``BackgroundFetch`` it does not reconnect: it is meant for short
+/// Unlike ``BackgroundFetchClient`` it does not reconnect: it is meant for short
 /// calls, and ``fetchFinishedEvents()`` streams end when the bus goes away.
 public final class BackgroundFetchManager: Sendable {
     /// One task of one app (`ListTasks`).
@@ -26,16 +27,16 @@ public final class BackgroundFetchManager: Sendable {
 
     /// One past fetch (`GetHistory`).
     public struct FetchRecord: Sendable, Hashable {
-        /// When the service asked for it (Unix µs).
-        public var requestedAtMicroseconds: UInt64
-        /// When the app answered (Unix µs); 0 if it expired or is outstanding.
-        public var finishedAtMicroseconds: UInt64
+        /// When the service asked for it.
+        public var requestedAt: Date
+        /// When the app answered; nil if it expired or is outstanding.
+        public var finishedAt: Date?
         /// nil while the fetch is outstanding.
         public var result: BackgroundFetchResult?
 
-        public init(requestedAtMicroseconds: UInt64, finishedAtMicroseconds: UInt64, result: BackgroundFetchResult?) {
-            self.requestedAtMicroseconds = requestedAtMicroseconds
-            self.finishedAtMicroseconds = finishedAtMicroseconds
+        public init(requestedAt: Date, finishedAt: Date?, result: BackgroundFetchResult?) {
+            self.requestedAt = requestedAt
+            self.finishedAt = finishedAt
             self.result = result
         }
     }
@@ -53,21 +54,24 @@ public final class BackgroundFetchManager: Sendable {
     /// The service's read-only properties.
     public struct ServiceInfo: Sendable, Hashable {
         public var version: String
-        public var fetchTimeout: UInt32
-        public var defaultMinimumInterval: UInt32
-        public var minimumIntervalFloor: UInt32
+        /// How long an app has to answer a fetch.
+        public var fetchTimeout: Duration
+        /// The interval of a task registered without one.
+        public var defaultMinimumInterval: Duration
+        /// The administrator's floor on every interval.
+        public var minimumIntervalFloor: Duration
         /// The unique bus name of the service's connection.
         public var owner: String
     }
 
-    public let bus: BackgroundFetch.Bus
+    public let bus: BackgroundFetchClient.Bus
     private let connection: BusConnection
     private let observers = Mutex<[UInt64: AsyncStream<FetchFinished>.Continuation]>([:])
     private let nextObserverID = Atomic<UInt64>(0)
     private let subscribed = Mutex(false)
 
     /// Connects to `bus`. Throws `busUnavailable` if it cannot be reached.
-    public init(bus: BackgroundFetch.Bus = .session) throws(BackgroundFetchError) {
+    public init(bus: BackgroundFetchClient.Bus = .session) throws(BackgroundFetchError) {
         self.bus = bus
         connection = try ServiceCall.connect(bus, threadName: "bgfetch-manager")
         connection.setMessageHandler { [weak self] message in self?.handle(message) ?? false }
@@ -90,9 +94,9 @@ public final class BackgroundFetchManager: Sendable {
         let owner = try await ServiceCall.callBus(connection, on: bus, "GetNameOwner", [.string(Wire.busName)])
         return ServiceInfo(
             version: properties["Version"]?.stringValue ?? "",
-            fetchTimeout: properties["FetchTimeout"]?.uint32Value ?? 0,
-            defaultMinimumInterval: properties["DefaultMinimumInterval"]?.uint32Value ?? 0,
-            minimumIntervalFloor: properties["MinimumIntervalFloor"]?.uint32Value ?? 0,
+            fetchTimeout: .seconds(properties["FetchTimeout"]?.uint32Value ?? 0),
+            defaultMinimumInterval: .seconds(properties["DefaultMinimumInterval"]?.uint32Value ?? 0),
+            minimumIntervalFloor: .seconds(properties["MinimumIntervalFloor"]?.uint32Value ?? 0),
             owner: owner.first?.stringValue ?? "")
     }
 
@@ -176,7 +180,8 @@ public final class BackgroundFetchManager: Sendable {
             else { throw .badReply("GetHistory") }
             records.append(
                 FetchRecord(
-                    requestedAtMicroseconds: requested, finishedAtMicroseconds: finished,
+                    requestedAt: BackgroundFetchTaskInfo.date(microseconds: requested) ?? Date(timeIntervalSince1970: 0),
+                    finishedAt: BackgroundFetchTaskInfo.date(microseconds: finished),
                     result: BackgroundFetchResult(rawValue: result)))
         }
         return records

@@ -4,7 +4,7 @@ import DBus
 /// How a task is scheduled: the `RegisterTask` options, with Expo's defaults.
 public struct BackgroundFetchOptions: Sendable, Hashable {
     /// Inexact time between fetches (default 10 minutes). The service uses the
-    /// largest of this, the app's ``BackgroundFetch/setMinimumInterval(_:)``
+    /// largest of this, the app's ``BackgroundFetchClient/setMinimumInterval(_:)``
     /// and the administrator's floor, and may fire up to 10 % late to batch
     /// wake-ups. It travels as whole seconds, rounded up; 1 s to 7 days.
     public var minimumInterval: Duration

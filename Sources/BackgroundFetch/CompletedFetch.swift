@@ -1,4 +1,4 @@
-/// A fetch this process handled, as ``BackgroundFetch/completedFetches()`` reports it.
+/// A fetch this process handled, as ``BackgroundFetchClient/completedFetches()`` reports it.
 public struct CompletedFetch: Sendable, Hashable {
     public var taskName: String
     public var requestID: UInt64

@@ -6,7 +6,7 @@ import DBus
 enum ServiceCall {
     /// Calls a method of the service's object and returns its out arguments.
     static func call(
-        _ connection: BusConnection, on bus: BackgroundFetch.Bus, interface: String = Wire.appInterface, _ member: String,
+        _ connection: BusConnection, on bus: BackgroundFetchClient.Bus, interface: String = Wire.appInterface, _ member: String,
         _ arguments: [DBusValue] = []
     ) async throws(BackgroundFetchError) -> [DBusValue] {
         try await call(connection, on: bus, destination: Wire.busName, path: Wire.objectPath, interface: interface, member, arguments)
@@ -14,7 +14,7 @@ enum ServiceCall {
 
     /// Calls a method of the bus driver (`org.freedesktop.DBus`).
     static func callBus(
-        _ connection: BusConnection, on bus: BackgroundFetch.Bus, _ member: String, _ arguments: [DBusValue] = []
+        _ connection: BusConnection, on bus: BackgroundFetchClient.Bus, _ member: String, _ arguments: [DBusValue] = []
     ) async throws(BackgroundFetchError) -> [DBusValue] {
         try await call(
             connection, on: bus, destination: "org.freedesktop.DBus", path: "/org/freedesktop/DBus",
@@ -22,7 +22,7 @@ enum ServiceCall {
     }
 
     /// Reads every property of the app interface.
-    static func properties(_ connection: BusConnection, on bus: BackgroundFetch.Bus) async throws(BackgroundFetchError)
+    static func properties(_ connection: BusConnection, on bus: BackgroundFetchClient.Bus) async throws(BackgroundFetchError)
         -> [String: DBusValue]
     {
         let reply = try await call(
@@ -33,7 +33,7 @@ enum ServiceCall {
     }
 
     private static func call(
-        _ connection: BusConnection, on bus: BackgroundFetch.Bus, destination: String, path: String, interface: String,
+        _ connection: BusConnection, on bus: BackgroundFetchClient.Bus, destination: String, path: String, interface: String,
         _ member: String, _ arguments: [DBusValue]
     ) async throws(BackgroundFetchError) -> [DBusValue] {
         do throws(DBusError) {
@@ -46,7 +46,7 @@ enum ServiceCall {
     }
 
     /// Opens a connection, with the failure said in the library's terms.
-    static func connect(_ bus: BackgroundFetch.Bus, threadName: String) throws(BackgroundFetchError) -> BusConnection {
+    static func connect(_ bus: BackgroundFetchClient.Bus, threadName: String) throws(BackgroundFetchError) -> BusConnection {
         do throws(DBusError) {
             return try BusConnection.connect(bus.busAddress, threadName: threadName)
         } catch {

@@ -18,7 +18,7 @@ struct BusOptions: ParsableArguments {
         }
     }
 
-    var bus: BackgroundFetch.Bus {
+    var bus: BackgroundFetchClient.Bus {
         if let address { return .address(address) }
         return system ? .system : .session
     }

@@ -43,29 +43,29 @@ struct HistoryCommand: AsyncParsableCommand {
             return
         }
         let rows = records.map { record -> [String] in
-            let requested = Output.date(microseconds: record.requestedAtMicroseconds)
             let finished: String
             let took: String
-            if record.finishedAtMicroseconds > 0 {
-                finished = Output.time(Output.date(microseconds: record.finishedAtMicroseconds))
-                let micros = record.finishedAtMicroseconds &- min(record.finishedAtMicroseconds, record.requestedAtMicroseconds)
+            if let finishedAt = record.finishedAt {
+                finished = Output.time(finishedAt)
+                let micros = finishedAt >= record.requestedAt
+                    ? Output.microseconds(finishedAt) - Output.microseconds(record.requestedAt) : 0
                 took = micros < 1_000_000 ? "\(micros / 1000)ms" : Output.duration(seconds: micros / 1_000_000)
             } else {
                 finished = record.result == nil ? "outstanding" : "expired"
                 took = "-"
             }
-            return [Output.time(requested), finished, took, Output.result(record.result)]
+            return [Output.time(record.requestedAt), finished, took, Output.result(record.result)]
         }
         Output.line(Output.table(["REQUESTED", "FINISHED", "TOOK", "RESULT"], rows))
     }
 
     static func json(_ record: BackgroundFetchManager.FetchRecord) -> [String: Any] {
         [
-            "requestedAt": record.requestedAtMicroseconds,
-            "finishedAt": record.finishedAtMicroseconds,
+            "requestedAt": Output.microseconds(record.requestedAt),
+            "finishedAt": Output.microseconds(record.finishedAt),
             "result": record.result?.rawValue ?? 0,
             "resultName": record.result?.description ?? NSNull(),
-            "expired": record.finishedAtMicroseconds == 0 && record.result != nil,
+            "expired": record.finishedAt == nil && record.result != nil,
         ]
     }
 }

@@ -55,8 +55,9 @@ struct StatusCommand: AsyncParsableCommand {
             Output.line(
                 Output.json([
                     "bus": busOptions.busName, "running": true, "version": info.version, "owner": info.owner,
-                    "fetchTimeout": info.fetchTimeout, "defaultMinimumInterval": info.defaultMinimumInterval,
-                    "minimumIntervalFloor": info.minimumIntervalFloor,
+                    "fetchTimeout": Output.seconds(info.fetchTimeout),
+                    "defaultMinimumInterval": Output.seconds(info.defaultMinimumInterval),
+                    "minimumIntervalFloor": Output.seconds(info.minimumIntervalFloor),
                 ]))
             return
         }
@@ -65,9 +66,9 @@ struct StatusCommand: AsyncParsableCommand {
             bgfetch service on \(busOptions.bus): running
               Version:           \(info.version)
               Bus name:          org.bgfetch.BackgroundFetch1 (\(info.owner))
-              Fetch timeout:     \(Output.duration(seconds: UInt64(info.fetchTimeout)))
-              Default interval:  \(Output.duration(seconds: UInt64(info.defaultMinimumInterval)))
-              Interval floor:    \(Output.duration(seconds: UInt64(info.minimumIntervalFloor)))
+              Fetch timeout:     \(Output.duration(seconds: Output.seconds(info.fetchTimeout)))
+              Default interval:  \(Output.duration(seconds: Output.seconds(info.defaultMinimumInterval)))
+              Interval floor:    \(Output.duration(seconds: Output.seconds(info.minimumIntervalFloor)))
             """)
     }
 

@@ -11,8 +11,8 @@ struct ClientLibraryTests {
     /// The app id the library's connection takes (as a bus name).
     static let appID = "org.example.Library"
 
-    private func library(_ address: String) async throws -> BackgroundFetch {
-        try await BackgroundFetch(bus: .address(address), appID: Self.appID)
+    private func library(_ address: String) async throws -> BackgroundFetchClient {
+        try await BackgroundFetchClient(bus: .address(address), appID: Self.appID)
     }
 
     /// `Manager.GetHistory` of one of the library app's tasks: (requested, finished, result).
@@ -92,7 +92,7 @@ struct ClientLibraryTests {
 
     @Test func aProcessWideDefinitionServesEveryObject() async throws {
         // Expo's TaskManager.defineTask: defined once, before any object exists.
-        BackgroundFetch.defineTask("process-wide-task") { _ in .newData }
+        BackgroundFetchClient.defineTask("process-wide-task") { _ in .newData }
         let f = try Fixture()
         let fetch = try await library(f.bus.address)
         defer { fetch.close() }
@@ -209,6 +209,9 @@ struct ClientLibraryTests {
         #expect(waiting.reason == .network && waiting.constraints == [.network, .externalPower])
         #expect(!waiting.adaptive && waiting.launch == .never && waiting.consecutiveFailures == 0)
         #expect(BackgroundFetchTaskInfo.Reason(rawValue: "cosmic-rays").rawValue == "cosmic-rays")
+        // No public type shares the module's name, so its types can be spelled in full.
+        let spelled: BackgroundFetch.BackgroundFetchResult = .newData
+        #expect(spelled == .newData)
     }
 
     @Test func errorsAreTyped() async throws {
@@ -235,7 +238,7 @@ struct ClientLibraryTests {
 
         // Another connection owns the app id as a bus name.
         error = await #expect(throws: BackgroundFetchError.self) {
-            _ = try await BackgroundFetch(bus: .address(f.bus.address), appID: Fixture.appID)
+            _ = try await BackgroundFetchClient(bus: .address(f.bus.address), appID: Fixture.appID)
         }
         #expect(error?.code == .nameTaken)
     }
@@ -249,7 +252,7 @@ struct ClientLibraryTests {
         #expect(error?.message == "the bgfetch service is not running on the bus at \(bus.address)")
 
         let unreachable = await #expect(throws: BackgroundFetchError.self) {
-            _ = try await BackgroundFetch(bus: .address("unix:path=\(bus.directory.path)/no-such-socket"))
+            _ = try await BackgroundFetchClient(bus: .address("unix:path=\(bus.directory.path)/no-such-socket"))
         }
         #expect(unreachable?.code == .busUnavailable)
     }

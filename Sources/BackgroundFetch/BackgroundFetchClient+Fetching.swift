@@ -1,7 +1,7 @@
 import DBus
 
 /// Running a task's handler for a fetch and answering it.
-extension BackgroundFetch {
+extension BackgroundFetchClient {
     /// `FetchRequested`, on the connection's thread: start the handler in its
     /// own task, with a watchdog for the deadline.
     func fetchRequested(task name: String, requestID: UInt64) {

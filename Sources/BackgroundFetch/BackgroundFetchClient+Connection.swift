@@ -2,7 +2,7 @@ import DBus
 
 /// The connection's life: attaching to a new connection, following the
 /// service's name, routing its signals, and reconnecting after the bus goes.
-extension BackgroundFetch {
+extension BackgroundFetchClient {
     /// Makes `connection` the current one: installs the handlers, follows the
     /// service's name, takes ``appID``, and, if the service runs, reads its
     /// settings and registers again what this object registered.

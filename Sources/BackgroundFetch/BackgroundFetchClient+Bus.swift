@@ -1,6 +1,6 @@
 import DBus
 
-extension BackgroundFetch {
+extension BackgroundFetchClient {
     /// Which bus the service is on.
     public enum Bus: Sendable, Hashable, CustomStringConvertible {
         /// The user's session bus (`DBUS_SESSION_BUS_ADDRESS`): the user's own service.

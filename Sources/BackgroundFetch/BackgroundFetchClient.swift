@@ -6,7 +6,7 @@ import Synchronization
 /// `TaskManager.defineTask` for Swift on Linux.
 ///
 /// ```swift
-/// let fetch = try await BackgroundFetch()                  // the session bus
+/// let fetch = try await BackgroundFetchClient()                  // the session bus
 /// fetch.defineTask("refresh") { context in
 ///     try await refreshInbox()                             // cancelled at the deadline
 ///     return .newData
@@ -56,7 +56,7 @@ import Synchronization
 /// handlers run on Swift's concurrency pool. An app with a GLib or other main
 /// loop calls the async methods from a `Task` and hops back to its loop
 /// itself when a handler must touch UI state.
-public final class BackgroundFetch: Sendable {
+public final class BackgroundFetchClient: Sendable {
     /// What a task does when the service asks for a fetch.
     public typealias Handler = @Sendable (FetchContext) async throws -> BackgroundFetchResult
 
@@ -142,7 +142,7 @@ public final class BackgroundFetch: Sendable {
         state.withLock { $0.handlers[name] = handler }
     }
 
-    /// Defines what a fetch of `name` does for every `BackgroundFetch` of the
+    /// Defines what a fetch of `name` does for every `BackgroundFetchClient` of the
     /// process, like Expo's `TaskManager.defineTask`: call it at start-up,
     /// before any object exists. A definition on an object wins over this one.
     public static func defineTask(_ name: String, handler: @escaping Handler) {
