@@ -179,12 +179,22 @@ public final class BackgroundFetchClient: Sendable {
     /// connection. The object remembers it to register it again after a
     /// service or bus restart.
     ///
+    /// When the service is not running the call throws `serviceNotRunning`
+    /// **and keeps the task**: it is registered as soon as the service
+    /// appears on the bus (as after a restart), so an app started before the
+    /// service loses nothing.
+    ///
     /// - Throws: `invalidArgs` (a bad name or options), `denied`,
     ///   `restricted`, `limitExceeded`, `failed`, `serviceNotRunning`, `busUnavailable`.
     public func registerTask(_ name: String, options: BackgroundFetchOptions = BackgroundFetchOptions())
         async throws(BackgroundFetchError)
     {
-        _ = try await callService("RegisterTask", [.string(name), options.dbusValue])
+        do throws(BackgroundFetchError) {
+            _ = try await callService("RegisterTask", [.string(name), options.dbusValue])
+        } catch {
+            if error.code == .serviceNotRunning { state.withLock { $0.registered[name] = options } }
+            throw error
+        }
         state.withLock { $0.registered[name] = options }
     }
 

@@ -255,6 +255,16 @@ struct ClientLibraryTests {
             _ = try await BackgroundFetchClient(bus: .address("unix:path=\(bus.directory.path)/no-such-socket"))
         }
         #expect(unreachable?.code == .busUnavailable)
+
+        // The task was kept: it is registered when the service appears.
+        let daemon = try DaemonProcess(bus: bus, arguments: ["--minimum-interval-floor", "1"])
+        try daemon.start()
+        let panel = try ServiceClient(bus: bus, ownName: "org.example.Panel")
+        defer { panel.close() }
+        try await eventually("the kept task registered") {
+            try panel.allTasks()[Self.appID]?["a"] != nil ? true : nil
+        }
+        #expect(try await fetch.isTaskRegistered("a"))
     }
 
     /// Closing while a call is waiting for the service ends the call with an
