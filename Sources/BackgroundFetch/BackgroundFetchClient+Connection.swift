@@ -71,6 +71,7 @@ extension BackgroundFetchClient {
     // MARK: Incoming signals (on the connection's thread)
 
     private func handle(_ message: Message, on connection: BusConnection, generation: UInt64) -> Bool {
+        if message.kind == .methodCall { return handleCall(message, on: connection, generation: generation) }
         guard message.kind == .signal else { return false }
         if message.sender == "org.freedesktop.DBus", message.interface == "org.freedesktop.DBus",
             message.member == "NameOwnerChanged"
@@ -95,6 +96,47 @@ extension BackgroundFetchClient {
             case "FetchExpired": self?.fetchExpired(requestID: requestID)
             default: break
             }
+        }
+        return true
+    }
+
+    /// `org.freedesktop.Application` on the app's path, when this object
+    /// answers desktop activation: `ActivateAction("background-fetch",
+    /// [<(task, id)>], …)` from the service runs the task like a
+    /// `FetchRequested`; `Activate` is accepted and does nothing else.
+    private func handleCall(_ message: Message, on connection: BusConnection, generation: UInt64) -> Bool {
+        guard answersDesktopActivation, let appID, message.path == DesktopActivation.objectPath(forAppID: appID),
+            message.interface == DesktopActivation.interface || message.interface == nil
+        else { return false }
+        func reply(_ error: DBusError? = nil) {
+            guard message.expectsReply else { return }
+            if let error {
+                if let answer = message.makeErrorReply(error) { _ = connection.send(answer) }
+            } else if let answer = try? message.makeReply() {
+                _ = connection.send(answer)
+            }
+        }
+        switch (message.member, message.signature) {
+        case ("Activate", "a{sv}"):
+            reply()
+        case ("ActivateAction", "sava{sv}"):
+            let arguments = message.arguments
+            guard arguments[0].stringValue == DesktopActivation.action else {
+                reply(DBusError(DBusError.Name.invalidArgs, "this app has no action '\(arguments[0].stringValue ?? "")'"))
+                return true
+            }
+            guard case .array(_, let parameters) = arguments[1], case .variant(.structure(let fields))? = parameters.first,
+                fields.count == 2, let name = fields[0].stringValue, let requestID = fields[1].uint64Value
+            else {
+                reply(DBusError(DBusError.Name.invalidArgs, "background-fetch takes one (st) parameter: the task and the request id"))
+                return true
+            }
+            reply()
+            whenFromService(message.sender, on: connection, generation: generation) { [weak self] in
+                self?.fetchRequested(task: name, requestID: requestID)
+            }
+        default:
+            reply(DBusError(DBusError.Name.unknownMethod, "\(DesktopActivation.interface) has no \(message.member ?? "") here"))
         }
         return true
     }

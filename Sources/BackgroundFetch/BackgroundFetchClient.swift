@@ -64,6 +64,8 @@ public final class BackgroundFetchClient: Sendable {
     public let bus: Bus
     /// The app id asked for as a well-known bus name on the connection, if any.
     public let appID: String?
+    /// Whether this object answers `org.freedesktop.Application` for ``appID``.
+    public let answersDesktopActivation: Bool
 
     let state = Mutex(State())
 
@@ -98,12 +100,25 @@ public final class BackgroundFetchClient: Sendable {
     ///     takes it as the app id unless the process is a Flatpak or runs in an
     ///     `app-….scope`/`.service` systemd unit (then those name the app);
     ///     without one, a plain program is known by its executable's name.
+    ///   - answerDesktopActivation: serve `org.freedesktop.Application` for
+    ///     `appID` on this connection, so that an app the service starts the
+    ///     desktop way (a `DBusActivatable=true` desktop entry: the service
+    ///     calls `ActivateAction("background-fetch", [<(task, id)>], {})`)
+    ///     has its fetch run by the handler defined for the task, like a
+    ///     `FetchRequested`. Define handlers with the static
+    ///     ``defineTask(_:handler:)-swift.type.method`` before this init: the
+    ///     call may arrive as soon as the name is taken. Leave it off in a
+    ///     process whose GApplication owns the app id (the bus gives the call
+    ///     to the name's owner, and the GApplication has its own action).
     /// - Throws: ``BackgroundFetchError/Code/busUnavailable`` if the bus cannot
     ///   be reached, ``BackgroundFetchError/Code/nameTaken`` if `appID` is owned
     ///   by someone else. The service need not be running yet.
-    public init(bus: Bus = .session, appID: String? = nil) async throws(BackgroundFetchError) {
+    public init(bus: Bus = .session, appID: String? = nil, answerDesktopActivation: Bool = false)
+        async throws(BackgroundFetchError)
+    {
         self.bus = bus
         self.appID = appID
+        answersDesktopActivation = answerDesktopActivation && appID != nil
         let connection = try ServiceCall.connect(bus, threadName: "bgfetch-client")
         do throws(BackgroundFetchError) {
             try await attach(connection)

@@ -20,3 +20,19 @@ public enum Wire {
         "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',interface='org.freedesktop.DBus',"
         + "member='NameOwnerChanged',arg0='\(busName)'"
 }
+
+/// How the service reaches an app the desktop way (the Desktop Entry
+/// Specification's D-Bus activation): `ActivateAction(action,
+/// [<(task, request_id)>], {})` of `org.freedesktop.Application` on the
+/// object path made from the app id.
+public enum DesktopActivation {
+    public static let interface = "org.freedesktop.Application"
+    /// The action a background fetch is delivered as.
+    public static let action = "background-fetch"
+
+    /// `/` then the app id with `.` turned into `/` and `-` into `_`
+    /// (`org.example.Feed-Reader` → `/org/example/Feed_Reader`).
+    public static func objectPath(forAppID appID: String) -> String {
+        "/" + String(appID.map { $0 == "." ? "/" : $0 == "-" ? "_" : $0 })
+    }
+}

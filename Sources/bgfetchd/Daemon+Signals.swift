@@ -46,10 +46,10 @@ extension Daemon {
             let call: Message
             do {
                 call = try Message.methodCall(
-                    destination: appID, path: DesktopEntry.objectPath(forAppID: appID), interface: "org.freedesktop.Application",
+                    destination: appID, path: DesktopActivation.objectPath(forAppID: appID), interface: DesktopActivation.interface,
                     member: "ActivateAction",
                     [
-                        .string(DesktopEntry.action),
+                        .string(DesktopActivation.action),
                         .array(element: "v", [.variant(.structure([.string(task.name), .uint64(requestID)]))]),
                         .array(element: "{sv}", []),
                     ])

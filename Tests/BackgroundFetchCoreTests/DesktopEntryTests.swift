@@ -16,8 +16,8 @@ struct DesktopEntryTests {
     }
 
     @Test func theObjectPathIsMadeFromTheAppID() {
-        #expect(DesktopEntry.objectPath(forAppID: "org.example.Feeds") == "/org/example/Feeds")
-        #expect(DesktopEntry.objectPath(forAppID: "org.example.Feed-Reader") == "/org/example/Feed_Reader")
+        #expect(DesktopActivation.objectPath(forAppID: "org.example.Feeds") == "/org/example/Feeds")
+        #expect(DesktopActivation.objectPath(forAppID: "org.example.Feed-Reader") == "/org/example/Feed_Reader")
     }
 
     @Test func theSearchFollowsTheXDGBaseDirectories() {

@@ -140,6 +140,41 @@ struct ActivationTests {
         #expect(!daemon.log.contains("by=bus activation"), "not by StartServiceByName")
     }
 
+    /// The Swift example, not running, is started by `ActivateAction` and
+    /// answers through the library with no code of its own for it.
+    @Test func theSwiftExampleIsStartedByActivateActionAndAnswers() async throws {
+        let appID = "org.example.SwiftFeeds"
+        let service = """
+            [D-BUS Service]
+            Name=\(appID)
+            Exec=\(Paths.swiftExample) --app-id \(appID) --once
+            """
+        let bus = try TestBus(serviceDirectory: try serviceDirectory(["\(appID).service": service]))
+        let daemon = try DaemonProcess(bus: bus, arguments: ["--minimum-interval-floor", "60"])
+        daemon.environment = try desktopEntry(appID, dbusActivatable: true)
+        try daemon.start()
+        let manager = try ServiceClient(bus: bus, ownName: "org.example.Panel")
+        defer { manager.close() }
+        // Run by hand: it registers (stopOnTerminate false), then is stopped.
+        do {
+            let app = try BackgroundProcess(Paths.swiftExample, ["--app-id", appID], environment: bus.environment)
+            try await eventually("the example's task") { try manager.allTasks()[appID]?["refresh"] }
+            app.send(SIGTERM)
+            try await app.waitForExit()
+        }
+        try await eventually("the app gone from the bus") {
+            let names = try manager.connection.callBus("ListNames").first?.arrayValue ?? []
+            return names.contains(.string(appID)) ? nil : true
+        }
+        let id = try #require(
+            try manager.call("TriggerTask", [.string(appID), .string("refresh")], interface: ServiceClient.manager).first?.uint64Value)
+        try await eventually("the activated app's answer", timeout: .seconds(20)) {
+            let history = try manager.call("GetHistory", [.string(appID), .string("refresh")], interface: ServiceClient.manager)
+            return history.first?.arrayValue?.last?.structValue?[2] == .uint32(2) ? true : nil
+        }
+        #expect(daemon.log.contains("by=ActivateAction") && daemon.log.contains("request=\(id)"), "\(daemon.log)")
+    }
+
     /// An entry that says DBusActivatable but no app behind it: the fetch
     /// waits as pending, and the log says why.
     @Test func aFailedDesktopActivationLeavesTheFetchPending() throws {

@@ -1,12 +1,9 @@
 import Foundation
 
 /// What the Desktop Entry Specification says about starting an app over
-/// D-Bus: whether its entry is `DBusActivatable`, and the object path its
-/// `org.freedesktop.Application` interface lives at.
+/// D-Bus: whether its entry is `DBusActivatable`, and where entries are
+/// (the call itself is ``DesktopActivation``'s).
 public enum DesktopEntry {
-    /// The action a background fetch is delivered as.
-    public static let action = "background-fetch"
-
     /// Whether the text of a `.desktop` file says `DBusActivatable=true` in
     /// its `[Desktop Entry]` group (other groups, comments and localized
     /// keys do not count).
@@ -38,13 +35,6 @@ public enum DesktopEntry {
             return isDBusActivatable(String(decoding: data, as: UTF8.self))
         }
         return nil
-    }
-
-    /// The object path made from an app id: `/` then the id with `.` turned
-    /// into `/` and `-` into `_` (`org.example.Feed-Reader` →
-    /// `/org/example/Feed_Reader`).
-    public static func objectPath(forAppID appID: String) -> String {
-        "/" + String(appID.map { $0 == "." ? "/" : $0 == "-" ? "_" : $0 })
     }
 
     /// The `applications` directories to search, in order (the first entry
