@@ -39,19 +39,7 @@ enum DueStage {
         let arrivals = (0...clientCount).map { _ in Arrivals() }
         for index in 0...clientCount {
             let app = index == clientCount ? "\(Service.benchAppPrefix).Lone" : "\(Service.benchAppPrefix).Due\(index)"
-            let client = try lab.bus.connect(app: app, thread: "bench-due-\(index)")
-            clients.append(client)
-            let recorder = arrivals[index]
-            client.setMessageHandler { message in
-                guard message.kind == .signal, message.member == "FetchRequested" else { return false }
-                recorder.record(Clock.unixMicros())
-                return true
-            }
-            do {
-                try client.addMatch("type='signal',interface='\(Service.appInterface)',member='FetchRequested'")
-            } catch {
-                throw HarnessError("AddMatch failed: \(error)")
-            }
+            clients.append(try arrivals[index].listen(lab, app: app, thread: "bench-due-\(index)"))
         }
         // T0 for the lone task, T for the burst; the lone task's window
         // (10 % of 5 s) closes before T, so batching keeps them apart.
@@ -128,6 +116,23 @@ enum DueStage {
 
 /// Arrival times of signals at one client.
 final class Arrivals: Sendable {
+    /// A client that owns `app` and records here when each FetchRequested arrives.
+    func listen(_ lab: Lab, app: String, thread: String) throws(HarnessError) -> BusConnection {
+        let client = try lab.bus.connect(app: app, thread: thread)
+        client.setMessageHandler { [self] message in
+            guard message.kind == .signal, message.member == "FetchRequested" else { return false }
+            record(Clock.unixMicros())
+            return true
+        }
+        do {
+            try client.addMatch("type='signal',interface='\(Service.appInterface)',member='FetchRequested'")
+        } catch {
+            client.close()
+            throw HarnessError("AddMatch failed: \(error)")
+        }
+        return client
+    }
+
     private let stamps = Mutex<[Int64]>([])
     func record(_ time: Int64) { stamps.withLock { $0.append(time) } }
     var times: [Int64] { stamps.withLock { $0 } }

@@ -66,19 +66,8 @@ enum ReleaseStage {
         defer { for connection in connections { connection.close() } }
         let arrivals = (0..<clients).map { _ in Arrivals() }
         for index in 0..<clients {
-            let client = try lab.bus.connect(app: "\(Service.benchAppPrefix).Release\(index)", thread: "bench-release-\(index)")
-            connections.append(client)
-            let recorder = arrivals[index]
-            client.setMessageHandler { message in
-                guard message.kind == .signal, message.member == "FetchRequested" else { return false }
-                recorder.record(Clock.unixMicros())
-                return true
-            }
-            do {
-                try client.addMatch("type='signal',interface='\(Service.appInterface)',member='FetchRequested'")
-            } catch {
-                throw HarnessError("AddMatch failed: \(error)")
-            }
+            connections.append(
+                try arrivals[index].listen(lab, app: "\(Service.benchAppPrefix).Release\(index)", thread: "bench-release-\(index)"))
         }
         let options = DBusValue.vardict(keyed: [
             RegisterOptionKey.minimumInterval: .uint32(1), .stopOnTerminate: .bool(true), .requiresNetwork: .bool(true),

@@ -318,26 +318,9 @@ struct SQLiteTaskStoreTests {
         defer { withExtendedLifetime(directory) {} }
         do {
             let database = try SQLiteDatabase(path: directory.path + "/" + SQLiteTaskStore.fileName)
+            try database.execute(SQLiteTaskStore.migrations[0])
             try database.execute(
                 """
-                CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-                CREATE TABLE tasks (
-                    uid INTEGER NOT NULL, app_id TEXT NOT NULL, name TEXT NOT NULL,
-                    minimum_interval INTEGER NOT NULL, stop_on_terminate INTEGER NOT NULL,
-                    start_on_boot INTEGER NOT NULL, registered_at INTEGER NOT NULL,
-                    last_fetch INTEGER NOT NULL, last_result INTEGER NOT NULL,
-                    fetch_count INTEGER NOT NULL, failure_count INTEGER NOT NULL,
-                    consecutive_failures INTEGER NOT NULL, dormant INTEGER NOT NULL, binding TEXT,
-                    request_id INTEGER, requested_at INTEGER, deadline INTEGER, destination TEXT,
-                    PRIMARY KEY (uid, app_id, name)) WITHOUT ROWID;
-                CREATE TABLE apps (
-                    uid INTEGER NOT NULL, app_id TEXT NOT NULL, enabled INTEGER NOT NULL,
-                    minimum_interval INTEGER, PRIMARY KEY (uid, app_id)) WITHOUT ROWID;
-                CREATE TABLE history (
-                    request_id INTEGER PRIMARY KEY, uid INTEGER NOT NULL, app_id TEXT NOT NULL,
-                    name TEXT NOT NULL, requested_at INTEGER NOT NULL, finished_at INTEGER NOT NULL,
-                    result INTEGER NOT NULL);
-                CREATE INDEX history_by_task ON history (uid, app_id, name, request_id);
                 INSERT INTO tasks VALUES (1000, 'org.example.Mail', 'old', 900, 0, 1, 5, 0, 0, 0, 0, 0, 0, NULL,
                     NULL, NULL, NULL, NULL);
                 PRAGMA user_version = 1;

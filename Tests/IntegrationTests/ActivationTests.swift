@@ -92,6 +92,20 @@ struct ActivationTests {
         #expect(history.first?.arrayValue?.last?.structValue?[2] == .uint32(2))
     }
 
+    /// `appID` registers `task` with `options` and leaves the bus; returns a
+    /// manager client once the bus says the app is gone.
+    func registerAndLeave(_ bus: TestBus, _ appID: String, _ task: String, _ options: [String: DBusValue]) throws -> ServiceClient {
+        let app = try ServiceClient(bus: bus, ownName: appID)
+        try app.register(task, options)
+        app.close()
+        let manager = try ServiceClient(bus: bus, ownName: "org.example.Panel")
+        try waitUntil {
+            let names = try manager.connection.callBus("ListNames").first?.arrayValue ?? []
+            return !names.contains(.string(appID))
+        }
+        return manager
+    }
+
     /// A desktop entry for the app in a temporary `XDG_DATA_DIRS`; returns
     /// the environment that points bgfetchd at it.
     func desktopEntry(_ appID: String, dbusActivatable: Bool) throws -> [String: String] {
@@ -183,15 +197,8 @@ struct ActivationTests {
         let daemon = try DaemonProcess(bus: bus, arguments: ["--minimum-interval-floor", "60"])
         daemon.environment = try desktopEntry(appID, dbusActivatable: true)
         try daemon.start()
-        let app = try ServiceClient(bus: bus, ownName: appID)
-        try app.register("sync", .options(interval: 3600, stopOnTerminate: false))
-        app.close()
-        let manager = try ServiceClient(bus: bus, ownName: "org.example.Panel")
+        let manager = try registerAndLeave(bus, appID, "sync", .options(interval: 3600, stopOnTerminate: false))
         defer { manager.close() }
-        try waitUntil {
-            let names = try manager.connection.callBus("ListNames").first?.arrayValue ?? []
-            return !names.contains(.string(appID))
-        }
         try manager.call("TriggerTask", [.string(appID), .string("sync")], interface: ServiceClient.manager)
         try waitUntil { daemon.log.contains("cannot start the app") }
         #expect(daemon.log.contains("by=ActivateAction") && daemon.log.contains("org.freedesktop.DBus.Error.ServiceUnknown"), "\(daemon.log)")
@@ -205,15 +212,9 @@ struct ActivationTests {
         let daemon = try DaemonProcess(bus: bus, arguments: ["--minimum-interval-floor", "60"])
         daemon.environment = try desktopEntry(appID, dbusActivatable: true)
         try daemon.start()
-        let app = try ServiceClient(bus: bus, ownName: appID)
-        try app.register("sync", ["minimumInterval": .uint32(3600), "stopOnTerminate": .bool(false), "launch": .string("never")])
-        app.close()
-        let manager = try ServiceClient(bus: bus, ownName: "org.example.Panel")
+        let manager = try registerAndLeave(
+            bus, appID, "sync", ["minimumInterval": .uint32(3600), "stopOnTerminate": .bool(false), "launch": .string("never")])
         defer { manager.close() }
-        try waitUntil {
-            let names = try manager.connection.callBus("ListNames").first?.arrayValue ?? []
-            return !names.contains(.string(appID))
-        }
         try manager.call("TriggerTask", [.string(appID), .string("sync")], interface: ServiceClient.manager)
         // The task turned pending in the trigger's own round: the reply is the barrier.
         #expect(try manager.allTasks()[appID]?["sync"]?["state"]?.stringValue == "pending")

@@ -222,9 +222,8 @@ struct BgfetchctlTests {
         try await system.start(.networkManager)
         try system.setNetworkState(20)
         let bus = try TestBus()
-        let daemon = try DaemonProcess(bus: bus, arguments: ["--minimum-interval-floor", "1"])
-        daemon.environment = system.daemonEnvironment
-        try daemon.start()
+        let daemon = try system.daemon(serving: bus)
+        defer { withExtendedLifetime(daemon) {} }
         let app = try ServiceClient(bus: bus, ownName: Fixture.appID)
         defer { app.close() }
         try app.register("sync", ["minimumInterval": .uint32(1), "requiresNetwork": .bool(true)])

@@ -192,9 +192,7 @@ struct ClientLibraryTests {
         try await system.start(.networkManager)
         try system.setNetworkState(20)
         let bus = try TestBus()
-        let daemon = try DaemonProcess(bus: bus, arguments: ["--minimum-interval-floor", "1"])
-        daemon.environment = system.daemonEnvironment
-        try daemon.start()
+        let daemon = try system.daemon(serving: bus)
         let fetch = try await library(bus.address)
         defer { fetch.close() }
         let options = BackgroundFetchOptions(

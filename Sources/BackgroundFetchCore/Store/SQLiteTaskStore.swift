@@ -8,7 +8,7 @@ import Logging
 /// is on disk, so an acknowledged change survives `kill -9` and power loss.
 public final class SQLiteTaskStore: TaskStore {
     public static let fileName = "bgfetch.db"
-    static let schemaVersion: Int64 = 2
+    static var schemaVersion: Int64 { Int64(migrations.count) }
     /// Rows of history kept for each task.
     public static let historyPerTask = 100
 
@@ -79,6 +79,42 @@ public final class SQLiteTaskStore: TaskStore {
         return database
     }
 
+    /// The schema's steps: `migrations[n]` takes a database from version n
+    /// to n + 1 (0: empty).
+    static let migrations = [
+        """
+            CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+            CREATE TABLE tasks (
+                uid INTEGER NOT NULL, app_id TEXT NOT NULL, name TEXT NOT NULL,
+                minimum_interval INTEGER NOT NULL, stop_on_terminate INTEGER NOT NULL,
+                start_on_boot INTEGER NOT NULL, registered_at INTEGER NOT NULL,
+                last_fetch INTEGER NOT NULL, last_result INTEGER NOT NULL,
+                fetch_count INTEGER NOT NULL, failure_count INTEGER NOT NULL,
+                consecutive_failures INTEGER NOT NULL, dormant INTEGER NOT NULL, binding TEXT,
+                request_id INTEGER, requested_at INTEGER, deadline INTEGER, destination TEXT,
+                PRIMARY KEY (uid, app_id, name)) WITHOUT ROWID;
+            CREATE TABLE apps (
+                uid INTEGER NOT NULL, app_id TEXT NOT NULL, enabled INTEGER NOT NULL,
+                minimum_interval INTEGER, PRIMARY KEY (uid, app_id)) WITHOUT ROWID;
+            CREATE TABLE history (
+                request_id INTEGER PRIMARY KEY, uid INTEGER NOT NULL, app_id TEXT NOT NULL,
+                name TEXT NOT NULL, requested_at INTEGER NOT NULL, finished_at INTEGER NOT NULL,
+                result INTEGER NOT NULL);
+            CREATE INDEX history_by_task ON history (uid, app_id, name, request_id);
+        """,
+        // The constraints, the adaptive policy and launch (0.2): tasks
+        // stored before keep the defaults.
+        """
+            ALTER TABLE tasks ADD COLUMN requires_network INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE tasks ADD COLUMN requires_unmetered_network INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE tasks ADD COLUMN requires_external_power INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE tasks ADD COLUMN requires_battery_not_low INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE tasks ADD COLUMN adaptive INTEGER NOT NULL DEFAULT 1;
+            ALTER TABLE tasks ADD COLUMN launch TEXT NOT NULL DEFAULT 'activate';
+            ALTER TABLE tasks ADD COLUMN consecutive_no_data INTEGER NOT NULL DEFAULT 0;
+        """,
+    ]
+
     private static func migrate(_ database: SQLiteDatabase) throws(SQLiteError) {
         var version: Int64 = 0
         try database.run("PRAGMA user_version") { version = $0.int(0) }
@@ -89,43 +125,7 @@ public final class SQLiteTaskStore: TaskStore {
             return
         }
         try database.transaction { () throws(SQLiteError) in
-            if version < 1 {
-                try database.execute(
-                    """
-                    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-                    CREATE TABLE tasks (
-                        uid INTEGER NOT NULL, app_id TEXT NOT NULL, name TEXT NOT NULL,
-                        minimum_interval INTEGER NOT NULL, stop_on_terminate INTEGER NOT NULL,
-                        start_on_boot INTEGER NOT NULL, registered_at INTEGER NOT NULL,
-                        last_fetch INTEGER NOT NULL, last_result INTEGER NOT NULL,
-                        fetch_count INTEGER NOT NULL, failure_count INTEGER NOT NULL,
-                        consecutive_failures INTEGER NOT NULL, dormant INTEGER NOT NULL, binding TEXT,
-                        request_id INTEGER, requested_at INTEGER, deadline INTEGER, destination TEXT,
-                        PRIMARY KEY (uid, app_id, name)) WITHOUT ROWID;
-                    CREATE TABLE apps (
-                        uid INTEGER NOT NULL, app_id TEXT NOT NULL, enabled INTEGER NOT NULL,
-                        minimum_interval INTEGER, PRIMARY KEY (uid, app_id)) WITHOUT ROWID;
-                    CREATE TABLE history (
-                        request_id INTEGER PRIMARY KEY, uid INTEGER NOT NULL, app_id TEXT NOT NULL,
-                        name TEXT NOT NULL, requested_at INTEGER NOT NULL, finished_at INTEGER NOT NULL,
-                        result INTEGER NOT NULL);
-                    CREATE INDEX history_by_task ON history (uid, app_id, name, request_id);
-                    """)
-            }
-            if version < 2 {
-                // The constraints, the adaptive policy and launch (0.2):
-                // tasks stored before keep the defaults.
-                try database.execute(
-                    """
-                    ALTER TABLE tasks ADD COLUMN requires_network INTEGER NOT NULL DEFAULT 0;
-                    ALTER TABLE tasks ADD COLUMN requires_unmetered_network INTEGER NOT NULL DEFAULT 0;
-                    ALTER TABLE tasks ADD COLUMN requires_external_power INTEGER NOT NULL DEFAULT 0;
-                    ALTER TABLE tasks ADD COLUMN requires_battery_not_low INTEGER NOT NULL DEFAULT 0;
-                    ALTER TABLE tasks ADD COLUMN adaptive INTEGER NOT NULL DEFAULT 1;
-                    ALTER TABLE tasks ADD COLUMN launch TEXT NOT NULL DEFAULT 'activate';
-                    ALTER TABLE tasks ADD COLUMN consecutive_no_data INTEGER NOT NULL DEFAULT 0;
-                    """)
-            }
+            for step in Int(version)..<Int(schemaVersion) { try database.execute(migrations[step]) }
             try database.execute("PRAGMA user_version = \(schemaVersion)")
         }
     }

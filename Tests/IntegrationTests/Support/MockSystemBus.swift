@@ -41,6 +41,14 @@ final class MockSystemBus: Sendable {
     /// What a daemon needs in its environment to take this bus for the system bus.
     var daemonEnvironment: [String: String] { ["DBUS_SYSTEM_BUS_ADDRESS": bus.address] }
 
+    /// A running bgfetchd serving `served` (a floor of one second), with this bus as its system bus.
+    func daemon(serving served: TestBus) throws -> DaemonProcess {
+        let daemon = try DaemonProcess(bus: served, arguments: ["--minimum-interval-floor", "1"])
+        daemon.environment = daemonEnvironment
+        try daemon.start()
+        return daemon
+    }
+
     /// Starts `service`'s template and waits until it owns its name.
     func start(_ service: Service) async throws {
         let process = try BackgroundProcess(
