@@ -150,8 +150,9 @@ struct ActivationTests {
             let history = try manager.call("GetHistory", [.string(appID), .string("refresh")], interface: ServiceClient.manager)
             return history.first?.arrayValue?.last?.structValue?[2] == .uint32(2)
         }
-        #expect(daemon.log.contains("by=ActivateAction") && daemon.log.contains("request=\(id)"), "\(daemon.log)")
-        #expect(!daemon.log.contains("by=bus activation"), "not by StartServiceByName")
+        // The app answers inside the call, so the call's own log line may come after the answer.
+        try waitUntil { daemon.log.contains("by=ActivateAction") }
+        #expect(daemon.log.contains("request=\(id)") && !daemon.log.contains("by=bus activation"), "\(daemon.log)")
     }
 
     /// The Swift example, not running, is started by `ActivateAction` and
@@ -186,7 +187,8 @@ struct ActivationTests {
             let history = try manager.call("GetHistory", [.string(appID), .string("refresh")], interface: ServiceClient.manager)
             return history.first?.arrayValue?.last?.structValue?[2] == .uint32(2) ? true : nil
         }
-        #expect(daemon.log.contains("by=ActivateAction") && daemon.log.contains("request=\(id)"), "\(daemon.log)")
+        try await eventually("the call's log line") { daemon.log.contains("by=ActivateAction") ? true : nil }
+        #expect(daemon.log.contains("request=\(id)"), "\(daemon.log)")
     }
 
     /// An entry that says DBusActivatable but no app behind it: the fetch
