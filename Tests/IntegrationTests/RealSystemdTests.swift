@@ -39,6 +39,11 @@ struct RealSystemdTests {
                  "BUILD_BIN=\(Self.releaseBinaries.path)"],
                 timeout: 120)
             guard install.status == 0 else { throw HarnessError("make install-files: \(install)") }
+            // The desktop example, for the desktop-activation case.
+            let examples = root.appendingPathComponent("usr/local/share/bgfetch-tests")
+            try FileManager.default.createDirectory(at: examples, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(
+                atPath: Paths.desktopExample, toPath: examples.appendingPathComponent("desktop_fetcher.py").path)
         }
         defer { container.shutdown() }
         let users = try container.run("useradd -m alice && useradd -m bob && useradd -m carol && id -u alice bob carol && test ! -e /opt/swift")
@@ -51,6 +56,7 @@ struct RealSystemdTests {
         try stateSurvivesARestart(container)
         try anOutstandingFetchDelaysSleepThroughTheRealLogind(container)
         try aLingeringUsersManagerRunsTheUserUnit(container)
+        try aDesktopAppIsStartedTheDesktopWayInAUserSession(container)
         try theJournalIsClean(container)
     }
 
@@ -160,6 +166,33 @@ struct RealSystemdTests {
         #expect(unit.stdout.contains("local") && unit.stdout.hasSuffix("700\n600\n"), "\(unit)")
         let system = try container.run("bgfetchctl --system list --all")
         #expect(!system.stdout.contains("local"), "the session task leaked to the system service: \(system)")
+    }
+
+    /// Under the real user manager, carol's session bus starts the Python
+    /// GApplication example for its fetch by `ActivateAction`: its desktop
+    /// entry and service file live in her `~/.local/share`.
+    func aDesktopAppIsStartedTheDesktopWayInAUserSession(_ container: SystemdContainer) throws {
+        let example = "/usr/local/share/bgfetch-tests/desktop_fetcher.py"
+        let app = "org.example.DesktopFeeds"
+        let setup = try container.runInUserManager(
+            "carol", uid: uids[2],
+            "mkdir -p ~/.local/share/applications ~/.local/share/dbus-1/services && "
+                + "printf '[Desktop Entry]\\nType=Application\\nName=Feeds\\nExec=python3 \(example)\\nDBusActivatable=true\\n' "
+                + "> ~/.local/share/applications/\(app).desktop && "
+                + "printf '[D-BUS Service]\\nName=\(app)\\nExec=/usr/bin/python3 \(example) --gapplication-service\\n' "
+                + "> ~/.local/share/dbus-1/services/\(app).service && "
+                + "busctl --user call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus ReloadConfig && "
+                + "python3 \(example)")
+        #expect(setup.status == 0 && setup.stdout.contains("registered refresh"), "\(setup)")
+        let answered = try container.runInUserManager(
+            "carol", uid: uids[2],
+            "for i in $(seq 50); do busctl --user status \(app) > /dev/null 2>&1 || break; sleep 0.1; done; "
+                + "id=$(bgfetchctl --user trigger \(app) refresh) || exit 1; "
+                + "for i in $(seq 100); do bgfetchctl --user history \(app) refresh --json | grep -q '\"resultName\" : \"NewData\"' && exit 0; "
+                + "sleep 0.1; done; bgfetchctl --user history \(app) refresh; exit 1")
+        #expect(answered.status == 0, "the activated app did not answer: \(answered)")
+        let logged = try container.run("journalctl --no-pager -o cat _SYSTEMD_USER_UNIT=bgfetchd.service _UID=\(uids[2])")
+        #expect(logged.stdout.contains("by=ActivateAction"), "\(logged)")
     }
 
     /// No warning from the daemon or the bus about it, and no failed unit.
