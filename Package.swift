@@ -78,7 +78,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "DBusTests", dependencies: ["DBus", "TestKit"]),
-        .testTarget(name: "BackgroundFetchCoreTests", dependencies: ["BackgroundFetchCore", "TestKit"]),
+        .testTarget(name: "BackgroundFetchCoreTests", dependencies: ["BackgroundFetchCore", "TestKit", "CTestKit"]),
         .testTarget(name: "IntegrationTests", dependencies: ["DBus", "BackgroundFetch", "TestKit", "BackgroundFetchContract"]),
     ],
     swiftLanguageModes: [.v6]

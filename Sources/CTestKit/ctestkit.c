@@ -1,3 +1,5 @@
+#include <sys/syscall.h>
+#include <unistd.h>
 #include "CTestKit.h"
 
 #include <errno.h>
@@ -17,4 +19,8 @@ int ctestkit_step_wall_clock_by_nothing(void) {
     int error = step(0, 1);
     if (error != 0) return error;
     return step(-1, 999999999); /* -1 ns */
+}
+
+int ctestkit_pidfd_open(int pid) {
+    return (int)syscall(SYS_pidfd_open, pid, 0);
 }

@@ -34,3 +34,37 @@ extension Message {
         return fd >= 0 ? ReceivedFileDescriptor(fd) : nil
     }
 }
+
+extension Message {
+    /// The Unix file descriptor under `key` in the message's first argument,
+    /// an `a{sv}` (as `ProcessFD` in `GetConnectionCredentials`' reply), as
+    /// a descriptor of this process's own; nil if there is none.
+    public func fileDescriptor(inDictionaryEntry key: String) -> ReceivedFileDescriptor? {
+        var iter = DBusMessageIter()
+        guard dbus_message_iter_init(raw, &iter) != 0, dbus_message_iter_get_arg_type(&iter) == CDBUS_TYPE_ARRAY else {
+            return nil
+        }
+        var entries = DBusMessageIter()
+        dbus_message_iter_recurse(&iter, &entries)
+        while dbus_message_iter_get_arg_type(&entries) == CDBUS_TYPE_DICT_ENTRY {
+            var entry = DBusMessageIter()
+            dbus_message_iter_recurse(&entries, &entry)
+            var name: UnsafePointer<CChar>? = nil
+            if dbus_message_iter_get_arg_type(&entry) == CDBUS_TYPE_STRING {
+                withUnsafeMutablePointer(to: &name) { dbus_message_iter_get_basic(&entry, $0) }
+            }
+            if let name, String(cString: name) == key, dbus_message_iter_next(&entry) != 0,
+                dbus_message_iter_get_arg_type(&entry) == CDBUS_TYPE_VARIANT
+            {
+                var variant = DBusMessageIter()
+                dbus_message_iter_recurse(&entry, &variant)
+                guard dbus_message_iter_get_arg_type(&variant) == CDBUS_TYPE_UNIX_FD else { return nil }
+                var fd: Int32 = -1
+                withUnsafeMutablePointer(to: &fd) { dbus_message_iter_get_basic(&variant, $0) }
+                return fd >= 0 ? ReceivedFileDescriptor(fd) : nil
+            }
+            dbus_message_iter_next(&entries)
+        }
+        return nil
+    }
+}

@@ -89,19 +89,29 @@ import DBus
     /// Asks the bus who `sender` is without blocking the loop; `completion`
     /// runs on it once the answer is cached.
     func lookUp(_ sender: String, completion: @escaping @DaemonActor @Sendable () -> Void) {
-        connection.callBus("GetConnectionCredentials", [.string(sender)]) { result in
+        let question: Message
+        do {
+            question = try Message.busDriverCall("GetConnectionCredentials", [.string(sender)])
+        } catch {
+            cache(sender, .failure(error))
+            return completion()
+        }
+        connection.call(question, timeoutMilliseconds: 25_000) { result in
             DaemonActor.assumeIsolated {
-                self.cache(sender, result)
+                // Where the bus offers a pidfd, the process is read through it.
+                let pidfd = try? result.get().fileDescriptor(inDictionaryEntry: "ProcessFD")
+                self.cache(sender, result.map(\.arguments), pidfd: pidfd)
                 completion()
             }
         }
     }
 
-    private func cache(_ sender: String, _ result: Result<[DBusValue], DBusError>) {
+    private func cache(_ sender: String, _ result: Result<[DBusValue], DBusError>, pidfd: ReceivedFileDescriptor? = nil) {
+        defer { pidfd?.close() }
         do throws(FetchError) {
             switch result {
             case .success(let arguments):
-                identities[sender] = try identify(sender, credentials: arguments.first?.vardictValue ?? [:])
+                identities[sender] = try identify(sender, credentials: arguments.first?.vardictValue ?? [:], pidfd: pidfd)
             case .failure(let error):
                 throw FetchError(.accessDenied, "cannot identify the caller \(sender): \(error.message)")
             }
@@ -132,14 +142,23 @@ import DBus
         failures[sender] = nil
     }
 
-    private func identify(_ sender: String, credentials: [String: DBusValue]) throws(FetchError) -> AppKey {
+    private func identify(
+        _ sender: String, credentials: [String: DBusValue], pidfd: ReceivedFileDescriptor? = nil
+    ) throws(FetchError) -> AppKey {
         guard let uid = credentials["UnixUserID"]?.uint32Value else {
             throw FetchError(.accessDenied, "the bus does not know the uid of \(sender)")
         }
-        let pid = credentials["ProcessID"]?.uint32Value
+        var pid = credentials["ProcessID"]?.uint32Value
+        if let pidfd, let pidOfFD = ProcessFD.pid(of: pidfd.rawValue) { pid = UInt32(pidOfFD) }
         let names = ownedNames[sender].map { Array($0) } ?? []
         // No app id (the bus gave no pid, nothing else names it): the uid
         // still serves management calls; app calls are refused (`caller`).
-        return AppKey(uid: uid, appID: resolver.appID(pid: pid, ownedNames: names) ?? "")
+        let appID = resolver.appID(pid: pid, ownedNames: names) ?? ""
+        // Read through a pidfd: if the process ended meanwhile, its pid may
+        // be another process's by now, and what was read is not trusted.
+        if let pidfd, ProcessFD.hasExited(pidfd.rawValue) {
+            throw FetchError(.accessDenied, "the process of \(sender) ended while it was being identified")
+        }
+        return AppKey(uid: uid, appID: appID)
     }
 }

@@ -193,6 +193,7 @@ struct ClientLibraryTests {
         try system.setNetworkState(20)
         let bus = try TestBus()
         let daemon = try system.daemon(serving: bus)
+        defer { withExtendedLifetime(daemon) {} }
         let fetch = try await library(bus.address)
         defer { fetch.close() }
         let options = BackgroundFetchOptions(

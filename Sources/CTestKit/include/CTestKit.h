@@ -7,4 +7,7 @@
    CAP_SYS_TIME). For tests only. */
 int ctestkit_step_wall_clock_by_nothing(void);
 
+/* A pidfd for `pid` (pidfd_open(2)), or -1 with errno set. For tests only. */
+int ctestkit_pidfd_open(int pid);
+
 #endif
