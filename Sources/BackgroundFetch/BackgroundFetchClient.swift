@@ -207,7 +207,16 @@ public final class BackgroundFetchClient: Sendable {
         do throws(BackgroundFetchError) {
             _ = try await callService("RegisterTask", [.string(name), options.dbusValue])
         } catch {
-            if error.code == .serviceNotRunning { state.withLock { $0.registered[name] = options } }
+            if error.code == .serviceNotRunning {
+                state.withLock { $0.registered[name] = options }
+                // The service may have appeared while we asked, after its
+                // re-registration pass read the list: register now if so.
+                if state.withLock({ $0.serviceOwner }) != nil,
+                    (try? await callService("RegisterTask", [.string(name), options.dbusValue])) != nil
+                {
+                    return
+                }
+            }
             throw error
         }
         state.withLock { $0.registered[name] = options }
@@ -218,8 +227,11 @@ public final class BackgroundFetchClient: Sendable {
         do throws(BackgroundFetchError) {
             _ = try await callService("UnregisterTask", [.string(name)])
         } catch {
-            // The service has no such task: nothing to register again either.
-            if error.code == .noSuchTask { state.withLock { _ = $0.registered.removeValue(forKey: name) } }
+            // The service has no such task, or is not running: either way it is
+            // not to be registered again when the service appears.
+            if error.code == .noSuchTask || error.code == .serviceNotRunning {
+                state.withLock { _ = $0.registered.removeValue(forKey: name) }
+            }
             throw error
         }
         state.withLock { _ = $0.registered.removeValue(forKey: name) }
@@ -228,7 +240,12 @@ public final class BackgroundFetchClient: Sendable {
     /// Unregisters every task of the app, including those other processes of
     /// the same app registered.
     public func unregisterAllTasks() async throws(BackgroundFetchError) {
-        _ = try await callService("UnregisterAllTasks")
+        do throws(BackgroundFetchError) {
+            _ = try await callService("UnregisterAllTasks")
+        } catch {
+            if error.code == .serviceNotRunning { state.withLock { $0.registered.removeAll() } }
+            throw error
+        }
         state.withLock { $0.registered.removeAll() }
     }
 

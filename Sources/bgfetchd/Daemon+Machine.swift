@@ -18,7 +18,7 @@ extension Daemon {
     /// Holds logind's sleep inhibitor while any fetch is outstanding.
     func holdSleepWhileFetching() {
         sleepInhibitor.update(
-            outstanding: engine.runningFetchCount > 0, logindPresent: machine.logindOwner != nil,
+            outstanding: engine.runningFetchCount > 0, logind: machine.logindOwner,
             apps: { engine.appsWithRunningFetches() })
     }
 }

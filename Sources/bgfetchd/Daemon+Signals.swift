@@ -56,12 +56,12 @@ extension Daemon {
             } catch {
                 return activated(task, requestID: requestID, how: "ActivateAction", .failure(error))
             }
-            connection.call(call, timeoutMilliseconds: 30_000) { result in
+            connection.call(call, timeoutMilliseconds: Int32(FetchEngine.activationTimeout) * 1000) { result in
                 DaemonActor.assumeIsolated { self.activated(task, requestID: requestID, how: "ActivateAction", result.map { _ in }) }
             }
             return
         }
-        connection.callBus("StartServiceByName", [.string(appID), .uint32(0)], timeoutMilliseconds: 30_000) { result in
+        connection.callBus("StartServiceByName", [.string(appID), .uint32(0)], timeoutMilliseconds: Int32(FetchEngine.activationTimeout) * 1000) { result in
             DaemonActor.assumeIsolated {
                 if case .success = result { self.emit("FetchRequested", to: appID, [.string(task.name), .uint64(requestID)]) }
                 self.activated(task, requestID: requestID, how: "bus activation", result.map { _ in })

@@ -104,7 +104,10 @@ import Logging
         do {
             let bindings = try daemon.engine.loadForRestore(bootID: settings.bootID)
             try daemon.engine.finishRestore(departed: await daemon.registry.departed(of: bindings))
+            // Changes seen while starting are in the conditions read here;
+            // from now on each one goes to the engine as it comes.
             try daemon.engine.updateConditions(daemon.machine.conditions)
+            daemon.machine.onChange = { [unowned daemon] in daemon.machineChanged($0) }
         } catch {
             throw daemon.abandon(error.message)
         }
@@ -159,7 +162,6 @@ import Logging
         engine.isActivatable = { [unowned self] in
             desktopEntries?.isDBusActivatable($0.appID) == true || activatable.contains($0.appID)
         }
-        machine.onChange = { [unowned self] in machineChanged($0) }
         if let systemConnection {
             systemConnection.setMessageHandler { message in
                 DaemonActor.assumeIsolated { self.machine.handle(message) }

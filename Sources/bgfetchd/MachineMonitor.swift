@@ -98,12 +98,15 @@ import Logging
         // Every present service's properties, all asked at once: the first
         // due fetch already knows the machine.
         let present = Self.sources.filter { owners[$0.service] != nil }
+        let askedOwners = present.map { owners[$0.service] }
         var calls: [Message] = []
         for source in present { calls.append(try getAll(source)) }
         let answers = await connection.callEach(calls)
         update { readings in
-            for (source, answer) in zip(present, answers) {
-                if case .success(let reply) = answer { source.apply(&readings, reply.arguments.first?.vardictValues ?? [:]) }
+            for ((source, answer), owner) in zip(zip(present, answers), askedOwners) {
+                // A service that left (or changed hands) meanwhile says nothing now.
+                guard owners[source.service] == owner, case .success(let reply) = answer else { continue }
+                source.apply(&readings, reply.arguments.first?.vardictValues ?? [:])
             }
         }
     }

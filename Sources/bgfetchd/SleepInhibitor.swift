@@ -13,6 +13,9 @@ import Logging
     private var asking = false
     /// Whether fetches are outstanding, as last told.
     private var wanted = false
+    /// The logind connection that refused (polkit, `InhibitorsMax`): not asked
+    /// again until logind restarts, rather than at every turn of the loop.
+    private var refusedBy: String?
 
     init(connection: BusConnection, logger: Logger) {
         self.connection = connection
@@ -22,8 +25,9 @@ import Logging
     var isHeld: Bool { descriptor != nil }
 
     /// Takes or releases the inhibitor to match `outstanding`; `apps` names
-    /// them in its `why`. Nothing happens without logind on the bus.
-    func update(outstanding: Bool, logindPresent: Bool, apps: () -> [AppKey]) {
+    /// them in its `why`. Nothing happens without logind (`logind`, its
+    /// unique name) on the bus.
+    func update(outstanding: Bool, logind: String?, apps: () -> [AppKey]) {
         wanted = outstanding
         if !outstanding {
             if let descriptor {
@@ -33,7 +37,7 @@ import Logging
             }
             return
         }
-        guard descriptor == nil, !asking, logindPresent else { return }
+        guard descriptor == nil, !asking, let logind, logind != refusedBy else { return }
         let names = apps().map(\.appID)
         let shown = names.prefix(5).joined(separator: ", ") + (names.count > 5 ? " and \(names.count - 5) more" : "")
         let call: Message
@@ -47,16 +51,17 @@ import Logging
         }
         asking = true
         connection.call(call, timeoutMilliseconds: 25_000) { result in
-            DaemonActor.assumeIsolated { self.answered(result) }
+            DaemonActor.assumeIsolated { self.answered(result, by: logind) }
         }
     }
 
-    private func answered(_ result: Result<Message, DBusError>) {
+    private func answered(_ result: Result<Message, DBusError>, by logind: String) {
         asking = false
         switch result {
         case .success(let reply):
             guard let fd = reply.fileDescriptor(argument: 0) else {
-                return logger.warning("logind's Inhibit answered without a file descriptor")
+                refusedBy = logind
+                return logger.warning("logind's Inhibit answered without a file descriptor; not asking again until logind restarts")
             }
             // The fetches may have ended while we asked: then it goes at once.
             if wanted {
@@ -66,7 +71,9 @@ import Logging
                 fd.close()
             }
         case .failure(let error):
-            logger.notice("cannot delay sleep for outstanding fetches", metadata: ["error": "\(error)"])
+            refusedBy = logind
+            logger.notice(
+                "cannot delay sleep for outstanding fetches; not asking again until logind restarts", metadata: ["error": "\(error)"])
         }
     }
 

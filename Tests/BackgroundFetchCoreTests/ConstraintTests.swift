@@ -173,4 +173,58 @@ struct ConstraintTests {
         try h.engine.fireDue()  // the other expires
         #expect(h.engine.runningFetchCount == 0 && h.engine.appsWithRunningFetches().isEmpty)
     }
+
+    /// Released while its app was switched off, a waiting task is not stuck:
+    /// once its app is on again and nothing holds it, it goes.
+    @Test func aWaitingTaskPausedAcrossTheChangeGoesWhenItsAppIsBack() throws {
+        let h = try EngineHarness()
+        try h.engine.updateConditions(MachineConditions(online: false))
+        try h.engine.register(mail, name: "t", options: Self.needsNetwork)
+        #expect(try h.runTimer().isEmpty)
+        try h.engine.setAppEnabled(mailApp, enabled: false)
+        #expect(try h.engine.updateConditions(MachineConditions(online: true)) == 0, "paused: nothing goes")
+        try h.engine.setAppEnabled(mailApp, enabled: true)
+        let deadline = try #require(h.engine.nextDeadline(), "back in the index")
+        #expect(deadline <= h.now)
+        try h.engine.fireDue()
+        #expect(try singleRequest(h.events.take()).task == key(mail, "t"))
+    }
+
+    /// A release that cannot be stored is tried again by the timer at once,
+    /// not only at the next change.
+    @Test func aReleaseThatCannotBeStoredIsRetriedByTheTimer() throws {
+        let store = MemoryTaskStore()
+        let h = try EngineHarness(store: store)
+        try h.engine.updateConditions(MachineConditions(online: false))
+        try h.engine.register(mail, name: "t", options: Self.needsNetwork)
+        #expect(try h.runTimer().isEmpty)
+        store.failNextCommit = FetchError(.failed, "disk full")
+        #expect(throws: FetchError.self) { try h.engine.updateConditions(MachineConditions(online: true)) }
+        #expect(h.events.take().isEmpty)
+        let deadline = try #require(h.engine.nextDeadline())
+        #expect(deadline <= h.now)
+        try h.engine.fireDue()
+        #expect(try singleRequest(h.events.take()).task == key(mail, "t"))
+    }
+
+    /// Starting an app has its own time on top of the fetch's timeout; a
+    /// failed start hands the fetch to the app if it connected meanwhile.
+    @Test func anActivationHasTimeToStartAndAFailedOneFallsBackToTheConnection() throws {
+        let h = try EngineHarness(isActivatable: { _ in true })
+        try h.engine.register(mail, name: "t", options: TaskOptions(minimumInterval: 600, stopOnTerminate: false))
+        h.engine.connectionClosed(mail.connection)
+        let events = try h.runTimer()
+        guard case .activateAndRequest(_, let id) = events.first else {
+            Issue.record("expected an activation, got \(events)")
+            return
+        }
+        #expect(h.engine.nextDeadline() == h.now + secs(Int64(h.engine.config.fetchTimeout + FetchEngine.activationTimeout)))
+        // The app starts and registers while the start call is still out, then the call fails.
+        try h.engine.register(mail, name: "t", options: TaskOptions(minimumInterval: 600, stopOnTerminate: false))
+        _ = h.events.take()
+        h.engine.activationFailed(task: key(mail, "t"), requestID: id)
+        let delivered = try singleRequest(h.events.take())
+        #expect(delivered.requestID == id && delivered.destination == mail.connection)
+        #expect(try h.info(mail, "t").state == .running)
+    }
 }

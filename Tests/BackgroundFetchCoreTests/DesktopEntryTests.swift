@@ -42,5 +42,11 @@ struct DesktopEntryTests {
         #expect(DesktopEntry.isDBusActivatable(appID: "org.example.B", in: dirs) == true)
         #expect(DesktopEntry.isDBusActivatable(appID: "org.example.C", in: dirs) == nil)
         #expect(DesktopEntry.isDBusActivatable(appID: "../second/org.example.B", in: dirs) == nil, "no paths in an app id")
+        // A FIFO (or a link to /dev/zero) is not read: it would stall the daemon.
+        #expect(mkfifo(first.appendingPathComponent("org.example.D.desktop").path, 0o644) == 0)
+        #expect(DesktopEntry.isDBusActivatable(appID: "org.example.D", in: dirs) == false)
+        try FileManager.default.createSymbolicLink(
+            atPath: first.appendingPathComponent("org.example.E.desktop").path, withDestinationPath: "/dev/zero")
+        #expect(DesktopEntry.isDBusActivatable(appID: "org.example.E", in: dirs) == false)
     }
 }

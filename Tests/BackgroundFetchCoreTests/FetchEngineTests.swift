@@ -621,7 +621,8 @@ struct FetchEngineTriggerTests {
         let id = try h.engine.triggerTask(key(mail, "t"))
         #expect(h.events.take() == [.activateAndRequest(task: key(mail, "t"), requestID: id)])
         #expect(try h.info(mail, "t").state == .running)
-        #expect(h.engine.nextDeadline() == h.now + secs(Int64(h.engine.config.fetchTimeout)))
+        // The start has its own time on top of the fetch's timeout.
+        #expect(h.engine.nextDeadline() == h.now + secs(Int64(h.engine.config.fetchTimeout + FetchEngine.activationTimeout)))
 
         // Activation failed: the fetch waits as pending for the app to register.
         h.engine.activationFailed(task: key(mail, "t"), requestID: id)

@@ -181,6 +181,26 @@ struct MachineConditionsTests {
         #expect(s.requests("inbox").count == 2)
     }
 
+    /// logind refusing the inhibitor (polkit, say) is asked once, not at
+    /// every turn of the loop while the fetch is outstanding.
+    @Test func aRefusedInhibitorIsNotAskedForAgainAndAgain() async throws {
+        let system = try MockSystemBus()
+        try await system.start(.logind)
+        try system.call(
+            .logind, path: "/org/freedesktop/login1", interface: "org.freedesktop.DBus.Mock", "AddMethod",
+            [.string("org.freedesktop.login1.Manager"), .string("Inhibit"), .string("ssss"), .string("h"),
+             .string("raise dbus.exceptions.DBusException('not allowed', name='org.freedesktop.DBus.Error.AccessDenied')")])
+        let s = try Setup(system: system)
+        try s.register("inbox")
+        let id = try await s.waitForRequest("inbox")
+        try await eventually("the daemon's one Inhibit call") { s.daemon.log.contains("cannot delay sleep") ? true : nil }
+        // Traffic that turns the loop many times while the fetch is outstanding.
+        for _ in 0..<50 { _ = try s.app.call("GetStatus") }
+        let calls = try system.call(.logind, path: "/org/freedesktop/login1", interface: "org.freedesktop.DBus.Mock", "GetMethodCalls", [.string("Inhibit")])
+        #expect(calls.first?.arrayValue?.count == 1, "\(calls)")
+        try s.finish(id)
+    }
+
     @Test func triggersIgnoreConstraints() async throws {
         let system = try MockSystemBus()
         try await system.start(.networkManager)

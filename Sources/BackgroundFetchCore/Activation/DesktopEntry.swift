@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 
 /// What the Desktop Entry Specification says about starting an app over
 /// D-Bus: whether its entry is `DBusActivatable`, and where entries are
@@ -24,14 +25,22 @@ public enum DesktopEntry {
         return false
     }
 
+    /// The largest desktop entry read, in bytes.
+    static let maximumSize = 256 * 1024
+
     /// Whether the first `<appID>.desktop` found in `directories` is
     /// `DBusActivatable` (false if it cannot be read); nil if there is none.
     public static func isDBusActivatable(appID: String, in directories: [String]) -> Bool? {
         guard !appID.isEmpty, !appID.contains("/") else { return nil }
         for directory in directories {
             let path = directory + "/" + appID + ".desktop"
-            guard FileManager.default.fileExists(atPath: path) else { continue }
-            guard let data = FileManager.default.contents(atPath: path) else { return false }
+            var status = stat()
+            guard stat(path, &status) == 0 else { continue }
+            // Only a regular file of a sane size is read (a FIFO or a link to
+            // /dev/zero must not stall the daemon's loop).
+            guard status.st_mode & S_IFMT == S_IFREG, status.st_size <= Self.maximumSize,
+                let data = FileManager.default.contents(atPath: path)
+            else { return false }
             return isDBusActivatable(String(decoding: data, as: UTF8.self))
         }
         return nil

@@ -3,12 +3,21 @@
 public enum EngineEvent: Sendable, Equatable {
     /// Send `FetchRequested` to `destination` (a unique name).
     case fetchRequested(destination: String, task: TaskKey, requestID: UInt64)
-    /// Start the app by bus activation, then send `FetchRequested` to its name.
+    /// Start the app (the desktop way, or by bus activation and then
+    /// `FetchRequested` to its name).
     case activateAndRequest(task: TaskKey, requestID: UInt64)
     /// Send `FetchExpired` to `destination`.
     case fetchExpired(destination: String, task: TaskKey, requestID: UInt64)
     /// Broadcast `FetchFinished` to monitors.
     case fetchFinished(task: TaskKey, requestID: UInt64, result: FetchResult)
+}
+
+extension EngineEvent {
+    /// Whether the app must be started first.
+    var isActivation: Bool {
+        if case .activateAndRequest = self { return true }
+        return false
+    }
 }
 
 /// A change being built: what to store, and what to say once it is stored.

@@ -31,7 +31,11 @@ extension FetchEngine {
         } else {
             return
         }
-        outstanding.deadline = now + .seconds(config.fetchTimeout)
+        // Started by activation, the app is reached only when the start call
+        // answers (then ``delivered(task:requestID:)`` restarts the clock);
+        // until then the start itself has its time on top of the timeout.
+        let startAllowance: Int64 = event.isActivation ? .seconds(Self.activationTimeout) : 0
+        outstanding.deadline = now + .seconds(config.fetchTimeout) + startAllowance
         task.outstanding = outstanding
         task.lastFetch = now
         task.fetchCount += 1
@@ -125,7 +129,18 @@ extension FetchEngine {
             change.batch.save(task)
         }
         guard !released.isEmpty else { return 0 }
-        try commit(change)  // if it fails they are still waiting
+        do {
+            try commit(change)
+        } catch {
+            // Not sent: back to their due times, so the next look (the timer,
+            // at once) tries again rather than the next change.
+            for key in released {
+                waiting.remove(key)
+                if let task = task(key) { reindex(task) }
+            }
+            cachedDeadlineNeedsRecomputing()
+            throw error
+        }
         return released.count
     }
 
@@ -145,13 +160,18 @@ extension FetchEngine {
         }
     }
 
-    /// Bus activation of the task's app failed: the fetch waits as pending.
+    /// How long starting an app may take, in seconds (the host's start call's timeout).
+    public static let activationTimeout: UInt32 = 30
+
+    /// Starting the task's app failed: the fetch waits as pending, unless the
+    /// app connected and registered meanwhile (then it goes there).
     public func activationFailed(task key: TaskKey, requestID: UInt64) {
         guard var task = task(key), var outstanding = task.outstanding, outstanding.requestID == requestID else { return }
         outstanding.deadline = 0
         outstanding.destination = ""
         task.outstanding = outstanding
         var change = makeChange()
+        if task.binding != nil { deliverIfPossible(&task, now: clock.now(), change: &change) }
         change.batch.save(task)
         do {
             try commit(change)

@@ -286,7 +286,14 @@ public final class FetchEngine {
     func reindex(_ task: TaskRecord) {
         if let outstanding = task.outstanding {
             index.set(task.key, time: outstanding.deadline > 0 ? outstanding.deadline : nil, kind: .expiry)
-        } else if isSchedulable(task), !waiting.contains(task.key) {
+        } else if isSchedulable(task) {
+            // A waiting task stays out of the index only while something
+            // still holds it back; once nothing does (the conditions changed
+            // while it was paused, say), it goes back to its due time.
+            if waiting.contains(task.key) {
+                if holdBack(task) != nil { return index.remove(task.key) }
+                waiting.remove(task.key)
+            }
             index.set(task.key, time: dueTime(of: task), kind: .due(interval: effectiveInterval(of: task)))
         } else {
             index.remove(task.key)
@@ -334,6 +341,9 @@ public final class FetchEngine {
     func taskKey(forRequest id: UInt64) -> TaskKey? { tasksByRequest[id] }
     var tasksByRequestKeys: Dictionary<UInt64, TaskKey>.Values { tasksByRequest.values }
     func taskKeys(boundTo connection: String) -> Set<TaskKey> { tasksByConnection[connection] ?? [] }
+
+    /// Forgets the cached deadline after the index changed outside a commit.
+    func cachedDeadlineNeedsRecomputing() { cachedDeadline = nil }
 
     /// The earliest time the engine has something to do, cached until the next change.
     public func nextDeadline() -> Int64? {
