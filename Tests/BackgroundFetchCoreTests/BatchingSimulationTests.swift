@@ -39,4 +39,17 @@ struct BatchingSimulationTests {
         let one = simulation.systemdTimers()
         #expect(one.fetches == one.wakeUps && one.fetches >= 4 && one.fetches <= 6)
     }
+
+    /// A fetch held a little to share the next wake-up says so (`batched`);
+    /// the one it waits for is on time (`interval`).
+    @Test func aFetchMovedToShareAWakeUpSaysBatched() throws {
+        let h = try EngineHarness()
+        try h.engine.register(mail, name: "a", options: TaskOptions(minimumInterval: 600))
+        h.advance(seconds: 30)
+        try h.engine.register(news, name: "b", options: TaskOptions(minimumInterval: 600))
+        #expect(h.engine.nextDeadline() == h.start + secs(630), "a's window (60 s) reaches b's due time")
+        #expect(try h.info(mail, "a").reason == .batched)
+        #expect(try h.info(news, "b").reason == .interval)
+        #expect(requestedIDs(try h.runTimer()).count == 2, "one wake-up for both")
+    }
 }

@@ -222,7 +222,13 @@ public final class FetchEngine {
         case .paused: return .paused
         case .waiting: return holdBack(task) ?? .catchUp
         case .scheduled:
-            if dueTime(of: task) <= now { return .catchUp }
+            let due = dueTime(of: task)
+            let window = Int64.seconds(effectiveInterval(of: task)) / 10
+            // Missed by more than its window: the daemon was down or the machine slept.
+            if due + window < now { return .catchUp }
+            // In the next wake-up, which a later fetch moved within its window.
+            if let wake = nextDeadline(), wake > due, wake <= due + window { return .batched }
+            if due <= now { return .catchUp }
             if task.consecutiveFailures > 0 { return .backoff }
             return isStretched(task) ? .noNewData : .interval
         }
