@@ -9,8 +9,8 @@ import Glibc
 public final class LoopDirectoryWatch: LoopSource {
     let fd: Int32
     private let handler: @Sendable () -> Void
-    private unowned let loop: EventLoop
-    private var closed = false
+    unowned let loop: EventLoop
+    var closed = false
     /// The directories actually watched (the others did not exist).
     public private(set) var watched: [String] = []
 
@@ -36,16 +36,9 @@ public final class LoopDirectoryWatch: LoopSource {
 
     /// Stops watching and releases the descriptor.
     public func invalidate() {
-        loop.preconditionInLoop()
-        loop.remove(self)
-        closeDescriptor()
+        stopWatching()
     }
 
-    func closeDescriptor() {
-        guard !closed else { return }
-        closed = true
-        close(fd)
-    }
 }
 
 extension EventLoop {

@@ -5,8 +5,26 @@ import Glibc
 /// readable, handled on the loop's thread.
 protocol LoopSource: AnyObject {
     var fd: Int32 { get }
+    /// The loop that polls it.
+    var loop: EventLoop { get }
+    /// Set once the descriptor is closed.
+    var closed: Bool { get set }
     func ready()
-    func closeDescriptor()
+}
+
+extension LoopSource {
+    /// Stops the loop polling it and releases the descriptor (on the loop's thread).
+    func stopWatching() {
+        loop.preconditionInLoop()
+        loop.remove(self)
+        closeDescriptor()
+    }
+
+    func closeDescriptor() {
+        guard !closed else { return }
+        closed = true
+        close(fd)
+    }
 }
 
 /// Signals received as events of the loop, through a signalfd, as sd-event
@@ -17,8 +35,8 @@ protocol LoopSource: AnyObject {
 public final class LoopSignals: LoopSource {
     let fd: Int32
     private let handler: @Sendable (Int32) -> Void
-    private unowned let loop: EventLoop
-    private var closed = false
+    unowned let loop: EventLoop
+    var closed = false
 
     init(loop: EventLoop, signals: [Int32], handler: @escaping @Sendable (Int32) -> Void) throws(DBusError) {
         loop.preconditionInLoop()
@@ -53,16 +71,9 @@ public final class LoopSignals: LoopSource {
 
     /// Stops watching and releases the descriptor.
     public func invalidate() {
-        loop.preconditionInLoop()
-        loop.remove(self)
-        closeDescriptor()
+        stopWatching()
     }
 
-    func closeDescriptor() {
-        guard !closed else { return }
-        closed = true
-        close(fd)
-    }
 }
 
 extension EventLoop {

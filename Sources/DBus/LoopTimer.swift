@@ -20,8 +20,8 @@ public final class LoopTimer: LoopSource {
     let fd: Int32
     public let clock: Clock
     private let handler: @Sendable (Event) -> Void
-    private unowned let loop: EventLoop
-    private var closed = false
+    unowned let loop: EventLoop
+    var closed = false
 
     init(loop: EventLoop, clock: Clock, handler: @escaping @Sendable (Event) -> Void) throws(DBusError) {
         loop.preconditionInLoop()
@@ -62,9 +62,7 @@ public final class LoopTimer: LoopSource {
 
     /// Stops serving the timer and releases its descriptor.
     public func invalidate() {
-        loop.preconditionInLoop()
-        loop.remove(self)
-        closeDescriptor()
+        stopWatching()
     }
 
     /// The loop saw the descriptor readable.
@@ -77,11 +75,6 @@ public final class LoopTimer: LoopSource {
         handler(.elapsed)
     }
 
-    func closeDescriptor() {
-        guard !closed else { return }
-        closed = true
-        close(fd)
-    }
 }
 
 extension EventLoop {
