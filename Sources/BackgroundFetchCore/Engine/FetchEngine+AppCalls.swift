@@ -117,10 +117,6 @@ extension FetchEngine {
                 change.batch.save(task)
             }
         }
-        do {
-            try commit(change)
-        } catch {
-            logger.error("cannot store a departed connection", metadata: ["connection": "\(connection)", "error": "\(error)"])
-        }
+        commitOrLog(change, "a departed connection (\(connection))")
     }
 }

@@ -122,8 +122,7 @@ extension FetchEngine {
         var change = makeChange()
         var released: [TaskKey] = []
         for key in waiting {
-            guard var task = task(key), isSchedulable(task) else { continue }
-            guard holdBack(task) == nil else { continue }
+            guard var task = task(key), isSchedulable(task), holdBack(task) == nil else { continue }
             released.append(key)
             requestFetch(&task, now: now, change: &change)
             change.batch.save(task)
@@ -153,11 +152,7 @@ extension FetchEngine {
         task.outstanding = outstanding
         var change = makeChange()
         change.batch.save(task)
-        do {
-            try commit(change)
-        } catch {
-            logger.error("cannot store a delivery", metadata: ["task": "\(key)", "error": "\(error)"])
-        }
+        commitOrLog(change, "a delivery", task: key)
     }
 
     /// How long starting an app may take, in seconds (the host's start call's timeout).
@@ -173,11 +168,7 @@ extension FetchEngine {
         var change = makeChange()
         if task.binding != nil { deliverIfPossible(&task, now: clock.now(), change: &change) }
         change.batch.save(task)
-        do {
-            try commit(change)
-        } catch {
-            logger.error("cannot store a failed activation", metadata: ["task": "\(key)", "error": "\(error)"])
-        }
+        commitOrLog(change, "a failed activation", task: key)
     }
 
     /// The apps with a fetch delivered and not yet answered, for the sleep

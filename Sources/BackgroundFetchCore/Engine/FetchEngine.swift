@@ -181,22 +181,21 @@ public final class FetchEngine {
     /// registration) plus the effective interval, backed off after failures
     /// or, for an adaptive task, stretched by NoData answers in a row.
     public func dueTime(of task: TaskRecord) -> Int64 {
-        let base = task.lastFetch > 0 ? task.lastFetch : task.registeredAt
-        let interval = effectiveInterval(of: task)
-        if task.consecutiveFailures > 0 {
-            return base + Backoff.delay(interval: interval, consecutiveFailures: task.consecutiveFailures)
-        }
-        if task.options.adaptive {
-            return base + Stretch.delay(interval: interval, consecutiveNoData: task.consecutiveNoData)
-        }
-        return base + .seconds(interval)
+        (task.lastFetch > 0 ? task.lastFetch : task.registeredAt) + nextDelay(of: task).delay
     }
 
-    /// Whether NoData answers stretch the task's next fetch now.
-    func isStretched(_ task: TaskRecord) -> Bool {
-        task.options.adaptive && task.consecutiveFailures == 0
-            && Stretch.delay(interval: effectiveInterval(of: task), consecutiveNoData: task.consecutiveNoData)
-                > .seconds(effectiveInterval(of: task))
+    /// How long after its last fetch the task is due, and why: the
+    /// effective interval, backed off, or stretched by NoData answers.
+    func nextDelay(of task: TaskRecord) -> (delay: Int64, reason: TaskReason) {
+        let interval = effectiveInterval(of: task)
+        if task.consecutiveFailures > 0 {
+            return (Backoff.delay(interval: interval, consecutiveFailures: task.consecutiveFailures), .backoff)
+        }
+        if task.options.adaptive {
+            let stretched = Stretch.delay(interval: interval, consecutiveNoData: task.consecutiveNoData)
+            if stretched > .seconds(interval) { return (stretched, .noNewData) }
+        }
+        return (.seconds(interval), .interval)
     }
 
     func state(of task: TaskRecord) -> TaskState {
@@ -228,9 +227,7 @@ public final class FetchEngine {
             if due + window < now { return .catchUp }
             // In the next wake-up, which a later fetch moved within its window.
             if let wake = nextDeadline(), wake > due, wake <= due + window { return .batched }
-            if due <= now { return .catchUp }
-            if task.consecutiveFailures > 0 { return .backoff }
-            return isStretched(task) ? .noNewData : .interval
+            return due <= now ? .catchUp : nextDelay(of: task).reason
         }
     }
 
@@ -331,6 +328,16 @@ public final class FetchEngine {
         }
         if let outstanding = task.outstanding { tasksByRequest[outstanding.requestID] = nil }
         if task.hasRunningFetch { runningFetchCount -= 1 }
+    }
+
+    /// Stores `change` from a bus event that has no caller to answer: a
+    /// failure is logged (naming `what` and the task) and nothing changes.
+    func commitOrLog(_ change: EngineChange, _ what: String, task key: TaskKey? = nil) {
+        do {
+            try commit(change)
+        } catch {
+            logger.error("cannot store \(what)", metadata: ["task": "\(key.map { "\($0)" } ?? "-")", "error": "\(error)"])
+        }
     }
 
     /// Changes an app's settings and stores them, unless nothing changed.
