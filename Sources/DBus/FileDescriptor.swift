@@ -28,9 +28,15 @@ extension Message {
         var iter = DBusMessageIter()
         guard dbus_message_iter_init(raw, &iter) != 0 else { return nil }
         for _ in 0..<index where dbus_message_iter_next(&iter) == 0 { return nil }
+        return Self.takeFileDescriptor(&iter)
+    }
+
+    /// The descriptor at `iter`, if it points at one: libdbus hands a
+    /// duplicate, which the result owns.
+    private static func takeFileDescriptor(_ iter: inout DBusMessageIter) -> ReceivedFileDescriptor? {
         guard dbus_message_iter_get_arg_type(&iter) == CDBUS_TYPE_UNIX_FD else { return nil }
         var fd: Int32 = -1
-        withUnsafeMutablePointer(to: &fd) { dbus_message_iter_get_basic(&iter, $0) }  // libdbus hands a duplicate
+        withUnsafeMutablePointer(to: &fd) { dbus_message_iter_get_basic(&iter, $0) }
         return fd >= 0 ? ReceivedFileDescriptor(fd) : nil
     }
 }
@@ -58,10 +64,7 @@ extension Message {
             {
                 var variant = DBusMessageIter()
                 dbus_message_iter_recurse(&entry, &variant)
-                guard dbus_message_iter_get_arg_type(&variant) == CDBUS_TYPE_UNIX_FD else { return nil }
-                var fd: Int32 = -1
-                withUnsafeMutablePointer(to: &fd) { dbus_message_iter_get_basic(&variant, $0) }
-                return fd >= 0 ? ReceivedFileDescriptor(fd) : nil
+                return Self.takeFileDescriptor(&variant)
             }
             dbus_message_iter_next(&entries)
         }

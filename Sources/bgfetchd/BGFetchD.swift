@@ -20,8 +20,9 @@ struct BGFetchD: ParsableCommand {
             Whichever bus it serves, it follows NetworkManager, UPower, power-profiles-daemon and \
             logind on the system bus (DBUS_SYSTEM_BUS_ADDRESS) by their signals: a due task waits \
             for the network or power it requires, for power-saver mode to end and for the machine to \
-            wake, and an outstanding fetch delays sleep through a logind inhibitor. Its D-Bus API is org.bgfetch.BackgroundFetch1(5); its settings file is \
-            bgfetchd.conf(5); bgfetchctl(1) inspects and controls it. SIGTERM or SIGINT stops it: \
+            wake, and an outstanding fetch delays sleep through a logind inhibitor. Its D-Bus API is \
+            org.bgfetch.BackgroundFetch1(5); its settings file is bgfetchd.conf(5); bgfetchctl(1) \
+            inspects and controls it. SIGTERM or SIGINT stops it: \
             the calls already queued are served and stored first. It exits 1 with a one-line reason \
             when it cannot start.
             """,

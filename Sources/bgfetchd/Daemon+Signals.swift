@@ -42,6 +42,7 @@ extension Daemon {
     /// by bus activation of its name, then sends the fetch there.
     func activate(_ task: TaskKey, requestID: UInt64) {
         let appID = task.app.appID
+        let timeout = Int32(FetchEngine.activationTimeout) * 1000
         if desktopEntries?.isDBusActivatable(appID) == true {
             let call: Message
             do {
@@ -56,12 +57,12 @@ extension Daemon {
             } catch {
                 return activated(task, requestID: requestID, how: "ActivateAction", .failure(error))
             }
-            connection.call(call, timeoutMilliseconds: Int32(FetchEngine.activationTimeout) * 1000) { result in
+            connection.call(call, timeoutMilliseconds: timeout) { result in
                 DaemonActor.assumeIsolated { self.activated(task, requestID: requestID, how: "ActivateAction", result.map { _ in }) }
             }
             return
         }
-        connection.callBus("StartServiceByName", [.string(appID), .uint32(0)], timeoutMilliseconds: Int32(FetchEngine.activationTimeout) * 1000) { result in
+        connection.callBus("StartServiceByName", [.string(appID), .uint32(0)], timeoutMilliseconds: timeout) { result in
             DaemonActor.assumeIsolated {
                 if case .success = result { self.emit("FetchRequested", to: appID, [.string(task.name), .uint64(requestID)]) }
                 self.activated(task, requestID: requestID, how: "bus activation", result.map { _ in })

@@ -144,7 +144,7 @@ import Logging
         engine = FetchEngine(config: config, store: store, clock: clock, logger: logger)
         registry = CallerRegistry(connection: connection, resolver: AppIdentityResolver(procRoot: settings.procRoot))
         activatable = ActivatableNames(connection: connection, clock: clock)
-        desktopEntries = settings.bus == .system || settings.desktopDirectories.isEmpty
+        desktopEntries = settings.desktopDirectories.isEmpty
             ? nil : DesktopEntries(directories: settings.desktopDirectories, loop: connection.loop, logger: logger)
         systemConnection = settings.systemConnection
         machine = MachineMonitor(connection: settings.systemConnection ?? connection, logger: logger)

@@ -106,7 +106,7 @@ import Logging
             for ((source, answer), owner) in zip(zip(present, answers), askedOwners) {
                 // A service that left (or changed hands) meanwhile says nothing now.
                 guard owners[source.service] == owner, case .success(let reply) = answer else { continue }
-                source.apply(&readings, reply.arguments.first?.vardictValues ?? [:])
+                source.apply(&readings, reply.arguments.first?.vardictValue ?? [:])
             }
         }
     }
@@ -142,7 +142,7 @@ import Logging
                 let source = Self.sources.first(where: { $0.path == path && $0.interface == interface }),
                 owners[source.service] == sender
             else { return false }
-            update { source.apply(&$0, arguments[1].vardictValues) }
+            update { source.apply(&$0, arguments[1].vardictValue ?? [:]) }
             if case .array(_, let invalidated) = arguments[2], !invalidated.isEmpty { read(source) }
             return true
         case ("org.freedesktop.login1.Manager", "PrepareForSleep"):
@@ -192,7 +192,7 @@ import Logging
         connection.call(call, timeoutMilliseconds: 25_000) { result in
             DaemonActor.assumeIsolated {
                 guard case .success(let reply) = result, owner != nil, self.owners[source.service] == owner else { return }
-                self.update { source.apply(&$0, reply.arguments.first?.vardictValues ?? [:]) }
+                self.update { source.apply(&$0, reply.arguments.first?.vardictValue ?? [:]) }
             }
         }
     }
@@ -214,17 +214,5 @@ import Logging
             batteryLow: readings.warningLevel.map { $0 >= 3 },  // low, critical, action
             powerSaver: (readings.activeProfile ?? readings.legacyActiveProfile) == "power-saver",
             sleeping: readings.sleeping)
-    }
-}
-
-extension DBusValue {
-    /// An `a{sv}`'s entries by key, variants unwrapped.
-    var vardictValues: [String: DBusValue] {
-        guard case .array(_, let entries) = self else { return [:] }
-        var values: [String: DBusValue] = [:]
-        for case .dictEntry(.string(let key), let value) in entries {
-            if case .variant(let inner) = value { values[key] = inner } else { values[key] = value }
-        }
-        return values
     }
 }
