@@ -81,8 +81,10 @@ enum ReleaseStage {
             }
         }
         // Every task falls due (a second after registering) and waits.
+        let probe = try lab.bus.connect(thread: "bench-release-probe")
+        defer { probe.close() }
         let giveUpWaiting = Clock.nanos() + 60_000_000_000
-        while try waitingCount(lab) < count {
+        while try waitingCount(probe) < count {
             guard Clock.nanos() < giveUpWaiting else { throw HarnessError("not every task was waiting after 60 s") }
             Clock.sleep(seconds: 0.1)
         }
@@ -107,9 +109,7 @@ enum ReleaseStage {
     }
 
     /// How many tasks are waiting, from the manager's list.
-    private static func waitingCount(_ lab: Lab) throws(HarnessError) -> Int {
-        let probe = try lab.bus.connect(thread: "bench-release-probe")
-        defer { probe.close() }
+    private static func waitingCount(_ probe: BusConnection) throws(HarnessError) -> Int {
         let reply: Message
         do {
             reply = try probe.callBlocking(Service.call("ListTasks", interface: Service.managerInterface))

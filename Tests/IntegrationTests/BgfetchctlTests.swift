@@ -219,8 +219,7 @@ struct BgfetchctlTests {
     /// REASON column and `--json` carry the same.
     @Test func statusOfATaskExplainsWhyItWaits() async throws {
         let system = try MockSystemBus()
-        try await system.start(.networkManager)
-        try system.setNetworkState(20)
+        try await system.startOfflineNetworkManager()
         let bus = try TestBus()
         let daemon = try system.daemon(serving: bus)
         defer { withExtendedLifetime(daemon) {} }

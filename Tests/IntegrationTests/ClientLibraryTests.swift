@@ -189,8 +189,7 @@ struct ClientLibraryTests {
     /// its raw value.
     @Test func constraintsAndReasonsInSwiftTypes() async throws {
         let system = try MockSystemBus()
-        try await system.start(.networkManager)
-        try system.setNetworkState(20)
+        try await system.startOfflineNetworkManager()
         let bus = try TestBus()
         let daemon = try system.daemon(serving: bus)
         defer { withExtendedLifetime(daemon) {} }

@@ -70,8 +70,7 @@ struct MachineConditionsTests {
 
     @Test func aFetchWaitsForTheNetworkAndGoesOnceWhenItReturns() async throws {
         let system = try MockSystemBus()
-        try await system.start(.networkManager)
-        try system.setNetworkState(20)  // disconnected
+        try await system.startOfflineNetworkManager()
         let s = try Setup(system: system)
         try s.register("sync", Self.requiresNetwork)
         try s.register("plain")
@@ -105,8 +104,7 @@ struct MachineConditionsTests {
         try s.app.call("UnregisterTask", [.string("first")])
 
         // It appears, offline: a task due now waits.
-        try await system.start(.networkManager)
-        try system.setNetworkState(20)
+        try await system.startOfflineNetworkManager()
         try s.register("second", Self.requiresNetwork)
         try await s.waitUntilWaiting("second", for: "network")
         // It vanishes: met again, and the waiting fetch goes.
@@ -203,8 +201,7 @@ struct MachineConditionsTests {
 
     @Test func triggersIgnoreConstraints() async throws {
         let system = try MockSystemBus()
-        try await system.start(.networkManager)
-        try system.setNetworkState(20)
+        try await system.startOfflineNetworkManager()
         let s = try Setup(system: system)
         try s.app.register("sync", ["requiresNetwork": .bool(true), "minimumInterval": .uint32(3600)])
         let id = try #require(try s.app.call("TriggerFetch", [.string("sync")]).first?.uint64Value)
@@ -215,8 +212,7 @@ struct MachineConditionsTests {
     /// machine's services.
     @Test func aSystemBusDaemonFollowsTheServicesOnItsOwnConnection() async throws {
         let system = try MockSystemBus()
-        try await system.start(.networkManager)
-        try system.setNetworkState(20)
+        try await system.startOfflineNetworkManager()
         let s = try Setup(system: system, servingSystemBus: true)
         try s.register("sync", Self.requiresNetwork)
         try await s.waitUntilWaiting("sync", for: "network")

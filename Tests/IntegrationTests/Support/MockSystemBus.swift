@@ -61,6 +61,12 @@ final class MockSystemBus: Sendable {
         }
     }
 
+    /// Starts NetworkManager's template and takes the machine offline.
+    func startOfflineNetworkManager() async throws {
+        try await start(.networkManager)
+        try setNetworkState(20)  // disconnected
+    }
+
     /// Stops `service` and waits until its name is gone.
     func stop(_ service: Service) async throws {
         let process = mocks.withLock { $0.removeValue(forKey: service) }
