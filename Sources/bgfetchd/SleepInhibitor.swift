@@ -22,8 +22,6 @@ import Logging
         self.logger = logger
     }
 
-    var isHeld: Bool { descriptor != nil }
-
     /// Takes or releases the inhibitor to match `outstanding`; `apps` names
     /// them in its `why`. Nothing happens without logind (`logind`, its
     /// unique name) on the bus.
