@@ -38,18 +38,20 @@ public struct DBusMethod: Sendable {
     public typealias Handler = @Sendable (MethodCall) throws(DBusError) -> [DBusValue]
 
     public var name: String
-    public var inputs: [DBusArgument]
-    public var outputs: [DBusArgument]
+    public let inputs: [DBusArgument]
+    public let outputs: [DBusArgument]
     public var handler: Handler
+    /// The signature a call must carry: its inputs' types, joined once here
+    /// rather than on every call.
+    public let inputSignature: String
 
     public init(_ name: String, in inputs: [DBusArgument] = [], out outputs: [DBusArgument] = [], handler: @escaping Handler) {
         self.name = name
         self.inputs = inputs
         self.outputs = outputs
         self.handler = handler
+        inputSignature = inputs.map(\.signature).joined()
     }
-
-    public var inputSignature: String { inputs.map(\.signature).joined() }
 }
 
 public struct DBusSignal: Sendable, Equatable {

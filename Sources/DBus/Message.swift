@@ -14,10 +14,17 @@ public final class Message: @unchecked Sendable {
     }
 
     let raw: OpaquePointer
+    /// The sending connection's unique name, as the bus stamped it on a
+    /// received message (nil on one made here): read once, as nearly every
+    /// handler of a received message asks for it.
+    public let sender: String?
 
-    /// Takes over one reference to `raw`.
-    init(owning raw: OpaquePointer) {
+    /// Takes over one reference to `raw`. `received`: it came from the bus,
+    /// so it may carry a sender (asking libdbus for the sender of a message
+    /// made here costs a walk of its whole header).
+    init(owning raw: OpaquePointer, received: Bool = false) {
         self.raw = raw
+        sender = received ? dbus_message_get_sender(raw).map { String(cString: $0) } : nil
     }
 
     deinit { dbus_message_unref(raw) }
@@ -100,7 +107,6 @@ public final class Message: @unchecked Sendable {
         }
     }
 
-    public var sender: String? { dbus_message_get_sender(raw).map { String(cString: $0) } }
     public var destination: String? { dbus_message_get_destination(raw).map { String(cString: $0) } }
     public var path: String? { dbus_message_get_path(raw).map { String(cString: $0) } }
     public var interface: String? { dbus_message_get_interface(raw).map { String(cString: $0) } }
@@ -108,6 +114,15 @@ public final class Message: @unchecked Sendable {
     public var errorName: String? { dbus_message_get_error_name(raw).map { String(cString: $0) } }
     public var signature: String { dbus_message_get_signature(raw).map { String(cString: $0) } ?? "" }
     public var serial: UInt32 { dbus_message_get_serial(raw) }
+
+    // Header fields compared in place, where dispatch only needs to know
+    // whether they match: no String is made (a name over 15 bytes would
+    // cost an allocation per call), and the name compared is already a C string.
+    func has(path: CName) -> Bool { path.withCString { dbus_message_has_path(raw, $0) } != 0 }
+    func has(interface: CName) -> Bool { interface.withCString { dbus_message_has_interface(raw, $0) } != 0 }
+    func has(interface: String) -> Bool { dbus_message_has_interface(raw, interface) != 0 }
+    var hasInterfaceField: Bool { dbus_message_get_interface(raw) != nil }
+    func has(signature: CName) -> Bool { signature.withCString { dbus_message_has_signature(raw, $0) } != 0 }
 
     /// Gives an unsent message a serial, as sending would: for tests that
     /// build "received" calls without a bus.
@@ -156,5 +171,21 @@ extension Message {
     }
     static func checkBusName(_ s: String) throws(DBusError) {
         guard isValidBusName(s) else { throw .invalidArgs("invalid bus name '\(s)'") }
+    }
+}
+
+/// A name kept both as text and as the NUL-terminated bytes libdbus
+/// compares, made once: passing a `String` to C copies a short one each time.
+struct CName: Sendable {
+    let text: String
+    private let bytes: ContiguousArray<CChar>
+
+    init(_ text: String) {
+        self.text = text
+        bytes = text.utf8CString
+    }
+
+    func withCString<T>(_ body: (UnsafePointer<CChar>) -> T) -> T {
+        bytes.withUnsafeBufferPointer { body($0.baseAddress!) }
     }
 }

@@ -8,16 +8,28 @@
 public final class ObjectServer: Sendable {
     public let path: String
     public let interfaces: [DBusInterface]
-    private let methods: [String: [String: DBusMethod]]
+    /// Each interface's methods by member name, in declaration order.
+    private let methods: [(interface: CName, members: [String: Entry])]
+    private let cPath: CName
 
     public init(path: String, interfaces: [DBusInterface]) {
         self.path = path
         self.interfaces = interfaces
-        var methods: [String: [String: DBusMethod]] = [:]
-        for interface in interfaces {
-            methods[interface.name] = Dictionary(interface.methods.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        cPath = CName(path)
+        methods = interfaces.map { interface in
+            (CName(interface.name), Dictionary(interface.methods.map { ($0.name, Entry($0)) }, uniquingKeysWith: { a, _ in a }))
         }
-        self.methods = methods
+    }
+
+    /// A method as the server calls it, held by reference so that finding
+    /// it copies nothing, with its input signature ready for libdbus.
+    private final class Entry: Sendable {
+        let method: DBusMethod
+        let signature: CName
+        init(_ method: DBusMethod) {
+            self.method = method
+            signature = CName(method.inputSignature)
+        }
     }
 
     /// Handles a message if it is a method call; returns the reply to send
@@ -33,10 +45,12 @@ public final class ObjectServer: Sendable {
         return message.expectsReply ? reply : nil
     }
 
+    /// Path and interface are compared in place: a call costs no String for
+    /// either, only for its member.
     private func dispatch(_ message: Message) throws(DBusError) -> [DBusValue] {
-        let messagePath = message.path ?? ""
         let member = message.member ?? ""
-        guard messagePath == path else {
+        guard message.has(path: cPath) else {
+            let messagePath = message.path ?? ""
             if let children = childNode(of: messagePath) {
                 return try introspectParent(message, member: member, child: children)
             }
@@ -44,18 +58,10 @@ public final class ObjectServer: Sendable {
             let shown = messagePath.utf8.count <= 256 ? messagePath : messagePath.prefix(256) + "…[cut]"
             throw DBusError(DBusError.Name.unknownObject, "no object at path '\(shown)'")
         }
-        let interfaceName = message.interface
-        switch interfaceName {
-        case "org.freedesktop.DBus.Introspectable":
-            guard member == "Introspect" else { throw unknownMethod(member, interfaceName) }
-            try expect(message, "", member)
-            return [.string(interfaces.introspectionXML())]
-        case "org.freedesktop.DBus.Properties":
-            return try properties(message, member: member)
-        case nil:
+        guard message.hasInterfaceField else {
             // No interface field: the member must be unique among our interfaces.
-            let matches = methods.values.compactMap { $0[member] }
-            guard matches.count == 1, let method = matches.first else {
+            let matches = methods.compactMap { $0.members[member] }
+            guard matches.count == 1, let entry = matches.first else {
                 if matches.isEmpty, member == "Introspect" {
                     return [.string(interfaces.introspectionXML())]
                 }
@@ -63,26 +69,37 @@ public final class ObjectServer: Sendable {
                     ? unknownMethod(member, nil)
                     : DBusError(DBusError.Name.unknownMethod, "member '\(member)' is ambiguous without an interface")
             }
-            return try call(method, message)
-        case let name?:
-            guard let table = methods[name] else {
-                throw DBusError(DBusError.Name.unknownInterface, "object '\(path)' has no interface '\(name)'")
-            }
-            guard let method = table[member] else { throw unknownMethod(member, name) }
-            return try call(method, message)
+            return try call(entry, message)
         }
+        if let table = methods.first(where: { message.has(interface: $0.interface) }) {
+            guard let entry = table.members[member] else { throw unknownMethod(member, table.interface.text) }
+            return try call(entry, message)
+        }
+        if message.has(interface: "org.freedesktop.DBus.Introspectable") {
+            guard member == "Introspect" else { throw unknownMethod(member, "org.freedesktop.DBus.Introspectable") }
+            try expect(message, "", member)
+            return [.string(interfaces.introspectionXML())]
+        }
+        if message.has(interface: "org.freedesktop.DBus.Properties") {
+            return try properties(message, member: member)
+        }
+        throw DBusError(DBusError.Name.unknownInterface, "object '\(path)' has no interface '\(message.interface ?? "")'")
     }
 
-    private func call(_ method: DBusMethod, _ message: Message) throws(DBusError) -> [DBusValue] {
-        try expect(message, method.inputSignature, method.name)
-        return try method.handler(MethodCall(message: message, arguments: message.arguments, sender: message.sender ?? ""))
+    private func call(_ entry: Entry, _ message: Message) throws(DBusError) -> [DBusValue] {
+        try expect(message, entry.signature, entry.method.name)
+        let arguments = entry.method.inputs.isEmpty ? [] : message.arguments
+        return try entry.method.handler(MethodCall(message: message, arguments: arguments, sender: message.sender ?? ""))
+    }
+
+    private func expect(_ message: Message, _ signature: CName, _ member: String) throws(DBusError) {
+        guard message.has(signature: signature) else {
+            throw .invalidArgs("\(member) takes arguments of signature '\(signature.text)', not '\(message.signature)'")
+        }
     }
 
     private func expect(_ message: Message, _ signature: String, _ member: String) throws(DBusError) {
-        let actual = message.signature
-        guard actual == signature else {
-            throw .invalidArgs("\(member) takes arguments of signature '\(signature)', not '\(actual)'")
-        }
+        try expect(message, CName(signature), member)
     }
 
     private func unknownMethod(_ member: String, _ interface: String?) -> DBusError {

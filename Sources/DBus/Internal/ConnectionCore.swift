@@ -58,7 +58,7 @@ final class ConnectionCore {
         guard let raw = dbus_pending_call_steal_reply(call) else {
             return reply.complete(.failure(DBusError(DBusError.Name.noReply, "no reply")))
         }
-        let message = Message(owning: raw)
+        let message = Message(owning: raw, received: true)
         reply.complete(message.error.map { .failure($0) } ?? .success(message))
     }
 
@@ -156,7 +156,7 @@ final class ConnectionCore {
             { _, raw, data in
                 guard let raw else { return DBUS_HANDLER_RESULT_NOT_YET_HANDLED }
                 dbus_message_ref(raw)
-                let handled = ConnectionCore.from(data).filter(Message(owning: raw))
+                let handled = ConnectionCore.from(data).filter(Message(owning: raw, received: true))
                 return handled ? DBUS_HANDLER_RESULT_HANDLED : DBUS_HANDLER_RESULT_NOT_YET_HANDLED
             },
             me, nil)
