@@ -79,6 +79,9 @@ import DBus
         return try known.get()
     }
 
+    /// Whether the bus has already said who `sender` is (or that it cannot).
+    func isKnown(_ sender: String) -> Bool { identities[sender] != nil || failures[sender] != nil }
+
     /// What is known of `sender` without asking the bus, if anything.
     func known(_ sender: String) -> Result<Caller, FetchError>? {
         if let app = identities[sender] { return .success(Caller(app: app, connection: sender)) }

@@ -54,7 +54,10 @@ struct DeliveryRound {
         items.append(item)
     }
 
-    func isWaiting(for sender: String?) -> Bool { sender.map(waitingCallers.contains) ?? false }
+    func isWaiting(for sender: String?) -> Bool {
+        guard let sender, !waitingCallers.isEmpty else { return false }
+        return waitingCallers.contains(sender)
+    }
 
     mutating func take() -> [Item] {
         defer {

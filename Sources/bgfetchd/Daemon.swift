@@ -263,11 +263,11 @@ import Logging
         case .methodCall:
             let sender = message.sender ?? ""
             // One bound on what a connection has waiting: for its identity, then its turn.
-            guard calls.count(of: sender) + (waiting[sender]?.count ?? 0) < Self.queuedCallsPerConnection else {
+            guard calls.count(of: sender) + (waiting.isEmpty ? 0 : waiting[sender]?.count ?? 0) < Self.queuedCallsPerConnection else {
                 refuse(message, Self.tooManyWaiting)
                 return true
             }
-            if sender.isEmpty || registry.known(sender) != nil {
+            if sender.isEmpty || registry.isKnown(sender) {
                 calls.enqueue(message, from: sender)
             } else if waiting[sender] != nil {
                 waiting[sender]?.append(message)

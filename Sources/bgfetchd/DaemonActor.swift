@@ -31,7 +31,9 @@ import Glibc
     ) throws(E) -> T {
         typealias Isolated = @DaemonActor () throws(E) -> T
         typealias Plain = () throws(E) -> T
-        shared.preconditionIsolated("not on bgfetchd's event loop", file: file, line: line)
+        // The actor's executor is the loop, so being on the loop's thread is
+        // being isolated to it; asked directly, this costs no runtime lookup.
+        loop.preconditionInLoop(file: file, line: line)
         return try withoutActuallyEscaping(operation) { (isolated: @escaping Isolated) throws(E) -> T in
             try unsafeBitCast(isolated, to: Plain.self)()
         }

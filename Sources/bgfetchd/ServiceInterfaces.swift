@@ -5,7 +5,11 @@ import DBus
 /// typed arguments and its handler. Introspection is printed from here, and a
 /// test checks it against `dbus/org.bgfetch.BackgroundFetch1.xml`.
 extension Daemon {
-    typealias Handler = @DaemonActor @Sendable (Daemon) -> (MethodCall) throws(DBusError) -> [DBusValue]
+    /// A row's handler: a method of the daemon, called with it and the call.
+    /// (Not the unapplied `Daemon.getStatus`: applying that to the daemon
+    /// allocates a closure on every call.) Its methods throw `DBusError`,
+    /// which Swift does not yet infer for a closure.
+    typealias Handler = @DaemonActor @Sendable (Daemon, MethodCall) throws -> [DBusValue]
 
     /// The interfaces, with handlers calling `daemon` (nil: for printing only).
     /// The object server calls them on the daemon's loop.
@@ -13,7 +17,15 @@ extension Daemon {
         func bind(_ handler: @escaping Handler) -> DBusMethod.Handler {
             { [weak daemon] call throws(DBusError) in
                 guard let daemon else { throw .failed("the service is shutting down") }
-                return try DaemonActor.assumeIsolated { () throws(DBusError) in try handler(daemon)(call) }
+                return try DaemonActor.assumeIsolated { () throws(DBusError) in
+                    do {
+                        return try handler(daemon, call)
+                    } catch let error as DBusError {
+                        throw error
+                    } catch {
+                        throw .failed("\(error)")
+                    }
+                }
             }
         }
         let config = config
@@ -21,15 +33,15 @@ extension Daemon {
             DBusInterface(
                 name: Wire.appInterface,
                 methods: [
-                    DBusMethod("RegisterTask", in: [.init("name", "s"), .init("options", "a{sv}")], handler: bind(Daemon.registerTask)),
-                    DBusMethod("UnregisterTask", in: [.init("name", "s")], handler: bind(Daemon.unregisterTask)),
-                    DBusMethod("UnregisterAllTasks", handler: bind(Daemon.unregisterAllTasks)),
-                    DBusMethod("IsTaskRegistered", in: [.init("name", "s")], out: [.init("registered", "b")], handler: bind(Daemon.isTaskRegistered)),
-                    DBusMethod("GetRegisteredTasks", out: [.init("tasks", "a(sa{sv})")], handler: bind(Daemon.getRegisteredTasks)),
-                    DBusMethod("GetStatus", out: [.init("status", "u")], handler: bind(Daemon.getStatus)),
-                    DBusMethod("SetMinimumInterval", in: [.init("seconds", "u")], handler: bind(Daemon.setMinimumInterval)),
-                    DBusMethod("FinishFetch", in: [.init("request_id", "t"), .init("result", "u")], handler: bind(Daemon.finishFetch)),
-                    DBusMethod("TriggerFetch", in: [.init("name", "s")], out: [.init("request_id", "t")], handler: bind(Daemon.triggerFetch)),
+                    DBusMethod("RegisterTask", in: [.init("name", "s"), .init("options", "a{sv}")], handler: bind { try $0.registerTask($1) }),
+                    DBusMethod("UnregisterTask", in: [.init("name", "s")], handler: bind { try $0.unregisterTask($1) }),
+                    DBusMethod("UnregisterAllTasks", handler: bind { try $0.unregisterAllTasks($1) }),
+                    DBusMethod("IsTaskRegistered", in: [.init("name", "s")], out: [.init("registered", "b")], handler: bind { try $0.isTaskRegistered($1) }),
+                    DBusMethod("GetRegisteredTasks", out: [.init("tasks", "a(sa{sv})")], handler: bind { try $0.getRegisteredTasks($1) }),
+                    DBusMethod("GetStatus", out: [.init("status", "u")], handler: bind { try $0.getStatus($1) }),
+                    DBusMethod("SetMinimumInterval", in: [.init("seconds", "u")], handler: bind { try $0.setMinimumInterval($1) }),
+                    DBusMethod("FinishFetch", in: [.init("request_id", "t"), .init("result", "u")], handler: bind { try $0.finishFetch($1) }),
+                    DBusMethod("TriggerFetch", in: [.init("name", "s")], out: [.init("request_id", "t")], handler: bind { try $0.triggerFetch($1) }),
                 ],
                 signals: [
                     DBusSignal("FetchRequested", [.init("name", "s"), .init("request_id", "t")]),
@@ -44,12 +56,12 @@ extension Daemon {
             DBusInterface(
                 name: Wire.managerInterface,
                 methods: [
-                    DBusMethod("ListTasks", out: [.init("tasks", "a(ssa{sv})")], handler: bind(Daemon.listTasks)),
-                    DBusMethod("SetAppEnabled", in: [.init("app_id", "s"), .init("enabled", "b")], handler: bind(Daemon.setAppEnabled)),
-                    DBusMethod("TriggerTask", in: [.init("app_id", "s"), .init("name", "s")], out: [.init("request_id", "t")], handler: bind(Daemon.triggerTask)),
-                    DBusMethod("GetHistory", in: [.init("app_id", "s"), .init("name", "s")], out: [.init("fetches", "a(ttu)")], handler: bind(Daemon.getHistory)),
-                    DBusMethod("GetAppStatus", in: [.init("app_id", "s")], out: [.init("status", "u")], handler: bind(Daemon.getAppStatus)),
-                    DBusMethod("ListApps", out: [.init("apps", "a(suua{sv})")], handler: bind(Daemon.listApps)),
+                    DBusMethod("ListTasks", out: [.init("tasks", "a(ssa{sv})")], handler: bind { try $0.listTasks($1) }),
+                    DBusMethod("SetAppEnabled", in: [.init("app_id", "s"), .init("enabled", "b")], handler: bind { try $0.setAppEnabled($1) }),
+                    DBusMethod("TriggerTask", in: [.init("app_id", "s"), .init("name", "s")], out: [.init("request_id", "t")], handler: bind { try $0.triggerTask($1) }),
+                    DBusMethod("GetHistory", in: [.init("app_id", "s"), .init("name", "s")], out: [.init("fetches", "a(ttu)")], handler: bind { try $0.getHistory($1) }),
+                    DBusMethod("GetAppStatus", in: [.init("app_id", "s")], out: [.init("status", "u")], handler: bind { try $0.getAppStatus($1) }),
+                    DBusMethod("ListApps", out: [.init("apps", "a(suua{sv})")], handler: bind { try $0.listApps($1) }),
                 ],
                 signals: [
                     DBusSignal("FetchFinished", [.init("app_id", "s"), .init("name", "s"), .init("request_id", "t"), .init("result", "u")]),
