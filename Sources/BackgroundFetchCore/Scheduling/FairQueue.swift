@@ -32,12 +32,10 @@ public struct FairQueue<Client: Hashable, Item> {
     @inlinable public func count(of client: Client) -> Int { queues[client]?.count ?? 0 }
 
     @inlinable public mutating func enqueue(_ item: Item, from client: Client) {
-        if queues[client] == nil {
-            queues[client] = [item]
-            newClients.append(client)
-        } else {
-            queues[client]!.append(item)
-        }
+        // One lookup: the queue is made in place when the client has none.
+        var isNew = false
+        queues[client, default: { isNew = true; return Deque() }()].append(item)
+        if isNew { newClients.append(client) }
         total += 1
     }
 
