@@ -25,7 +25,7 @@ public final class ChildProcess: @unchecked Sendable {
         _ executable: String, _ arguments: [String], environment: [String: String]? = nil,
         stdin: String? = nil, stdout: String? = nil, stderr: String? = nil, inheritOutput: Bool = false,
         descriptors: [Int32: Int32] = [:]
-    ) throws {
+    ) throws(HarnessError) {
         self.executable = executable
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)

@@ -57,6 +57,15 @@ public final class SQLiteFile {
         }
     }
 
+    /// Folds the WAL of the database at `path` into its main file and
+    /// truncates the WAL, so that one file is the whole state (nothing else
+    /// may have it open).
+    public static func checkpoint(_ path: String) throws(HarnessError) {
+        let file = try SQLiteFile(path: path)
+        defer { file.close() }
+        try file.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    }
+
     public func prepare(_ sql: String) throws(HarnessError) -> OpaquePointer {
         var statement: OpaquePointer?
         guard sqlite3_prepare_v2(handle, sql, -1, &statement, nil) == SQLITE_OK, let statement else {

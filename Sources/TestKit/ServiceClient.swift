@@ -2,7 +2,6 @@ import BackgroundFetchContract
 import DBus
 import Dispatch
 import Foundation
-import Synchronization
 
 /// A raw D-Bus client of the service, on a connection of its own, for the
 /// tests, the bench and the stress suite: calls by member name (blocking,
@@ -25,7 +24,7 @@ public final class ServiceClient: Sendable {
     public let connection: BusConnection
     /// The well-known name it owns, which becomes its app id.
     public let appID: String?
-    private let received = SignalLog()
+    private let received = Locked<[Message]>([])
 
     /// Connects to the bus at `address` and takes `name` (nil: none).
     /// Signals of `subscription` (default: the app interface's when there is
@@ -45,7 +44,7 @@ public final class ServiceClient: Sendable {
         guard subscription != .none else { return }
         connection.setMessageHandler { [received] message in
             guard message.kind == .signal, message.interface?.hasPrefix(Self.app) == true else { return false }
-            if let onSignal { onSignal(message) } else { received.messages.withLock { $0.append(message) } }
+            if let onSignal { onSignal(message) } else { received.withLock { $0.append(message) } }
             return true
         }
         try connection.addMatch("type='signal',sender='\(Self.name)'" + (subscription == .everything ? "" : ",interface='\(Self.app)'"))
@@ -139,7 +138,7 @@ public final class ServiceClient: Sendable {
 
     /// Signals received so far with this member.
     public func signals(_ member: String) -> [Message] {
-        received.messages.withLock { $0.filter { $0.member == member } }
+        received.value.filter { $0.member == member }
     }
 
     /// Waits for the `count`-th signal with this member.
@@ -160,9 +159,4 @@ extension Dictionary where Key == String, Value == DBusValue {
         if let startOnBoot { options[RegisterOptionKey.startOnBoot.rawValue] = .bool(startOnBoot) }
         return options
     }
-}
-
-/// The signals a client kept.
-private final class SignalLog: Sendable {
-    let messages = Mutex<[Message]>([])
 }
