@@ -4,8 +4,8 @@ import Foundation
 import Glibc
 
 /// The real `bgfetchd` under test: started, stopped, killed and restarted
-/// on one bus with one state directory. The one daemon driver of the tests
-/// and the stress suite.
+/// on one bus with one state directory. The one daemon driver of the tests,
+/// the bench and the stress suite.
 ///
 /// `@unchecked Sendable`: a harness object (not loop-confined) driven by one
 /// test at a time; its process handle is replaced only by start and stop.
@@ -24,7 +24,13 @@ public final class DaemonUnderTest: @unchecked Sendable {
     public private(set) var process: ChildProcess?
     /// How many times it was started.
     public private(set) var starts = 0
+    /// Of the last start: seconds from posix_spawn until the bus said the
+    /// name is owned (stamped as the bus's NameOwnerChanged arrived).
+    public private(set) var startSeconds: Double?
+    private var launchedAt: UInt64 = 0
     private let control: BusConnection
+    /// Whether the name has an owner, by the bus's last NameOwnerChanged, and when that arrived.
+    private let owner = Locked<(owned: Bool, at: UInt64)>((false, 0))
 
     /// A daemon for the bus at `address`, keeping its boot id file and log
     /// in `directory` and its state in `stateDirectory` (default: `directory/state`).
@@ -40,6 +46,16 @@ public final class DaemonUnderTest: @unchecked Sendable {
         extraArguments = arguments
         self.logLevel = logLevel
         control = try BusConnection.connect(.address(address), threadName: "daemon-control")
+        control.setMessageHandler { [owner] message in
+            guard message.kind == .signal, message.member == "NameOwnerChanged", message.interface == "org.freedesktop.DBus",
+                message.arguments.first?.stringValue == Wire.busName
+            else { return false }
+            let stamp = Clocks.nanos
+            owner.withLock { $0 = (message.arguments.last?.stringValue?.isEmpty == false, stamp) }
+            return true
+        }
+        try control.addMatch(
+            "type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='\(Wire.busName)'")
         if !FileManager.default.fileExists(atPath: bootIDFile) { try setBootID(bootID) }
     }
 
@@ -83,6 +99,8 @@ public final class DaemonUnderTest: @unchecked Sendable {
         if asSystemBus { environment["DBUS_SYSTEM_BUS_ADDRESS"] = address }
         // For a --sanitize=address build: a small quarantine, so RSS measures the daemon, not ASan.
         if environment["ASAN_OPTIONS"] == nil { environment["ASAN_OPTIONS"] = "quarantine_size_mb=16" }
+        startSeconds = nil
+        launchedAt = Clocks.nanos
         process = try ChildProcess(executable, arguments, environment: environment, stdout: logFile, stderr: logFile)
         starts += 1
     }
@@ -92,9 +110,14 @@ public final class DaemonUnderTest: @unchecked Sendable {
         guard let child = process else { throw HarnessError("bgfetchd is not running") }
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
-            if nameOwned { return }
+            // The bus said so after this start, and (against a late signal of an earlier start) says so now.
+            let (owned, at) = owner.value
+            if owned, at >= launchedAt, nameOwned {
+                startSeconds = Double(at - launchedAt) / 1e9
+                return
+            }
             if !child.isRunning { throw HarnessError("bgfetchd exited with \(child.exitCode ?? -1); log tail:\n\(logTail())") }
-            usleep(2_000)
+            usleep(200)
         }
         throw HarnessError("bgfetchd did not take its name within \(timeout) s; log tail:\n\(logTail())")
     }
@@ -103,13 +126,14 @@ public final class DaemonUnderTest: @unchecked Sendable {
         (try? control.callBus("NameHasOwner", [.string(Wire.busName)]).first?.boolValue) ?? false
     }
 
-    /// Stops it with `signal` (SIGTERM: clean; SIGKILL: a crash), reaps it and
-    /// waits until the bus has seen its name go; returns its exit status.
+    /// Stops it with `signal` (SIGTERM: clean; SIGKILL: a crash), reaps it
+    /// (killing it after `timeout` seconds) and waits until the bus has seen
+    /// its name go; returns its exit status.
     @discardableResult
-    public func stop(signal: Int32 = SIGTERM) -> Int32? {
+    public func stop(signal: Int32 = SIGTERM, timeout: Double = 15) -> Int32? {
         guard let process else { return nil }
         process.signal(signal)
-        let code = process.wait(timeout: 15)
+        let code = process.wait(timeout: timeout)
         process.terminate()
         self.process = nil
         let deadline = Date().addingTimeInterval(10)
