@@ -45,7 +45,7 @@ struct AppProcess {
 
     func run() -> Int32 {
         let shared = Shared()
-        let end = Monotonic.now + duration
+        let end = Clocks.now + duration
         var apps: [ServiceClient?] = Array(repeating: nil, count: count)
         func connect(_ index: Int) -> ServiceClient? {
             for _ in 0..<100 {
@@ -71,7 +71,7 @@ struct AppProcess {
         }
         var late: [(due: Double, app: Int, id: UInt64)] = []
         var rng = SystemRandomNumberGenerator()
-        while Monotonic.now < end {
+        while Clocks.now < end {
             let events = shared.events.withLock { list in
                 defer { list.removeAll() }
                 return list
@@ -86,14 +86,14 @@ struct AppProcess {
                     note(app.result("FinishFetch", [.uint64(event.id), .uint32(2)]), "first answer", shared.tally)
                     noteRefusal(app.result("FinishFetch", [.uint64(event.id), .uint32(2)]), "second answer", shared.tally)
                 case .late:
-                    late.append((Monotonic.now + fetchTimeout + 1, event.app, event.id))
+                    late.append((Clocks.now + fetchTimeout + 1, event.app, event.id))
                 case .wrongid:
                     for other in [event.id &- 1, event.id &+ 1, event.id &+ 7] where other != event.id {
                         noteRefusal(app.result("FinishFetch", [.uint64(other), .uint32(2)]), "another app's id", shared.tally)
                     }
                 case .sigstop:
                     // Near the end no more: the process must be able to finish.
-                    guard Monotonic.now < end - 1 else { break }
+                    guard Clocks.now < end - 1 else { break }
                     shared.tally.add("stops")
                     raise(SIGSTOP)
                     // Continued: answer, most likely too late.
@@ -110,7 +110,7 @@ struct AppProcess {
                     }
                 }
             }
-            let now = Monotonic.now
+            let now = Clocks.now
             for entry in late where entry.due <= now {
                 if let app = apps[entry.app] {
                     noteRefusal(app.result("FinishFetch", [.uint64(entry.id), .uint32(2)]), "late answer", shared.tally)
@@ -124,8 +124,8 @@ struct AppProcess {
             }
         }
         // Wait a little for the flood's last replies.
-        let drain = Monotonic.now + 15
-        while shared.inFlight.load(ordering: .relaxed) > 0, Monotonic.now < drain { usleep(5_000) }
+        let drain = Clocks.now + 15
+        while shared.inFlight.load(ordering: .relaxed) > 0, Clocks.now < drain { usleep(5_000) }
         let results = shared.tally.all.sorted { $0.key < $1.key }.map { "\($0.key.replacingOccurrences(of: " ", with: "_"))=\($0.value)" }
         print("RESULT mode=\(mode.rawValue) apps=\(count) " + results.joined(separator: " "))
         fflush(nil)

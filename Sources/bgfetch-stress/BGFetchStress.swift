@@ -81,13 +81,13 @@ struct BGFetchStress: ParsableCommand {
         var reports: [PartReport] = []
         for part in selected {
             let report = PartReport(part.rawValue)
-            let started = Monotonic.now
+            let started = Clocks.now
             do {
                 try Self.run(part, settings: settings, report: report, inNamespace: inNamespace)
             } catch {
                 report.check(false, "the part ran to its end", "\(error)")
             }
-            report.figure("time", String(format: "%.1f s", Monotonic.now - started))
+            report.figure("time", String(format: "%.1f s", Clocks.now - started))
             report.progress(report.isSkipped ? "skipped" : report.passed ? "passed" : "FAILED")
             reports.append(report)
         }
@@ -150,6 +150,16 @@ struct Settings: Sendable {
 
     func scaled<T>(quick: T, full: T) -> T { self.full ? full : quick }
     var generator: SplitMix64 { SplitMix64(seed: seed) }
+
+    /// The daemon every part uses: `bgfetchd` on `bus` with a one-second
+    /// interval floor (plus `arguments`), started and owning its name.
+    func startDaemon(on bus: PrivateBus, arguments: [String] = [], stateDirectory: String? = nil) throws -> DaemonUnderTest {
+        let daemon = try DaemonUnderTest(
+            executable: bgfetchd, address: bus.address, directory: bus.directory,
+            arguments: ["--minimum-interval-floor", "1"] + arguments, stateDirectory: stateDirectory, bootID: "stress-boot-1")
+        try daemon.start()
+        return daemon
+    }
 }
 
 /// Runs a part again in a child of this program inside its own mount
@@ -161,7 +171,7 @@ enum Namespaced {
         guard let unshare = candidates.first(where: { access($0, X_OK) == 0 }) else {
             return report.skip("unshare(1) is not installed")
         }
-        let output = makeTemporaryDirectory("bgfetch-stress-ns") + "/summary"
+        let output = try PrivateBus.makeTemporaryDirectory("bgfetch-stress-ns") + "/summary"
         var arguments = [
             "--mount", "--propagation", "private", settings.selfPath, "--bgfetchd", settings.bgfetchd, "--part", part.rawValue,
             "--seed", String(settings.seed), "--in-namespace", "--summary-file", output,
@@ -171,7 +181,7 @@ enum Namespaced {
         if settings.appModes != AppMode.allCases { arguments += settings.appModes.flatMap { ["--app-mode", $0.rawValue] } }
         // The child's progress lines go straight to our standard output.
         fflush(nil)
-        let child = try Child(unshare, arguments, inheritOutput: true)
+        let child = try ChildProcess(unshare, arguments, inheritOutput: true)
         let code = child.wait(timeout: settings.full ? 1800 : 300)
         child.terminate()
         if let text = try? String(contentsOfFile: output, encoding: .utf8) { report.attach(text) }

@@ -31,8 +31,8 @@ struct BrokerSmoke {
 
     /// Register, trigger, receive, finish, history; a stopOnTerminate task goes with its connection.
     private func delivery(_ settings: Settings) throws {
-        let bus = try PrivateBus(settings)
-        let daemon = try DaemonUnderTest.started(on: bus, settings)
+        let bus = try PrivateBus(kind: settings.bus)
+        let daemon = try settings.startDaemon(on: bus)
         defer { daemon.stop() }
         report.progress("bgfetchd serves on dbus-broker")
         let received = Locked<[UInt64]>([])
@@ -51,8 +51,8 @@ struct BrokerSmoke {
         let status = try? app.result("GetStatus").get()
         report.check(status?.first?.uint32Value == 3, "GetStatus is Available on dbus-broker", "\(String(describing: status))")
         let id = (try? app.result("TriggerFetch", [.string("t")]).get())?.first?.uint64Value
-        let deadline = Monotonic.now + 5
-        while let id, !received.withLock({ $0.contains(id) }), Monotonic.now < deadline { usleep(2_000) }
+        let deadline = Clocks.now + 5
+        while let id, !received.withLock({ $0.contains(id) }), Clocks.now < deadline { usleep(2_000) }
         report.check(id.map { id in received.withLock { $0.contains(id) } } ?? false, "FetchRequested reaches the app on dbus-broker", "request \(String(describing: id))")
         if let id {
             let finish = app.result("FinishFetch", [.uint64(id), .uint32(2)])
@@ -68,8 +68,8 @@ struct BrokerSmoke {
         _ = leaver.result("RegisterTask", [.string("gone"), .vardict(.options(interval: 3600))])
         leaver.close()
         var left = -1
-        let until = Monotonic.now + 5
-        while Monotonic.now < until {
+        let until = Clocks.now + 5
+        while Clocks.now < until {
             let tasks = (try? app.result("ListTasks", interface: ServiceClient.manager).get())?.first?.arrayValue ?? []
             left = tasks.filter { $0.structValue?.first?.stringValue == "org.stress.broker.leaver" }.count
             if left == 0 { break }

@@ -15,8 +15,8 @@ struct Churn {
         let cycles = settings.scaled(quick: 500, full: 10_000)
         let warmUp = max(100, cycles / 10)
         let workers = 4
-        let bus = try PrivateBus(settings)
-        let daemon = try DaemonUnderTest.started(on: bus, settings)
+        let bus = try PrivateBus(kind: settings.bus)
+        let daemon = try settings.startDaemon(on: bus)
         defer { daemon.stop() }
         let control = try ServiceClient(address: bus.address, name: "org.stress.churn.control", threadName: "churn-control")
         defer { control.close() }
@@ -29,7 +29,7 @@ struct Churn {
         let baseline = daemon.stats
         report.progress("baseline after warm-up: \(baseline?.description ?? "?")")
 
-        let started = Monotonic.now
+        let started = Clocks.now
         var peak = baseline ?? ProcStats(rssKiB: 0, fds: 0)
         let chunk = max(1, cycles / 10)
         var done = 0
@@ -38,7 +38,7 @@ struct Churn {
             runCycles((warmUp + done)..<(warmUp + next), workers: workers, address: bus.address, failures: failures)
             done = next
             if let stats = daemon.stats { peak = ProcStats(rssKiB: max(peak.rssKiB, stats.rssKiB), fds: max(peak.fds, stats.fds)) }
-            report.progress(String(format: "%d/%d cycles (%.0f/s); daemon %@", done, cycles, Double(done) / (Monotonic.now - started), daemon.stats?.description ?? "gone"))
+            report.progress(String(format: "%d/%d cycles (%.0f/s); daemon %@", done, cycles, Double(done) / (Clocks.now - started), daemon.stats?.description ?? "gone"))
             guard daemon.isAlive else { break }
         }
         report.check(daemon.isAlive, "the daemon survives the churn", "log tail:\n\(daemon.logTail())")
@@ -52,7 +52,7 @@ struct Churn {
             report.check(after.rssKiB <= rssLimit, "RSS returns to within 10 % of the baseline", "baseline \(baseline), after \(after)")
             report.check(after.fds <= fdLimit, "open descriptors return to within 10 % of the baseline", "baseline \(baseline.fds), after \(after.fds)")
         }
-        report.figure("cycles", "\(cycles) after \(warmUp) warm-up (\(workers) at a time), \(String(format: "%.0f", Double(cycles) / (Monotonic.now - started)))/s")
+        report.figure("cycles", "\(cycles) after \(warmUp) warm-up (\(workers) at a time), \(String(format: "%.0f", Double(cycles) / (Clocks.now - started)))/s")
         report.figure("daemon start/baseline/peak/after", "\(start?.description ?? "?") / \(baseline?.description ?? "?") / \(peak.description) / \(after?.description ?? "?")")
     }
 
@@ -98,9 +98,9 @@ struct Churn {
 
     /// Waits until the daemon holds no task of the churned apps and is quiet.
     private func settle(_ control: ServiceClient, _ daemon: DaemonUnderTest) throws {
-        let deadline = Monotonic.now + 30
+        let deadline = Clocks.now + 30
         var left = -1
-        while Monotonic.now < deadline {
+        while Clocks.now < deadline {
             if case .success(let values) = control.result("ListTasks", interface: ServiceClient.manager) {
                 left = values.first?.arrayValue?.count ?? 0
                 if left == 0 { break }

@@ -25,8 +25,8 @@ struct Fuzzer {
     }
 
     func run() throws {
-        let bus = try PrivateBus(settings)
-        let daemon = try DaemonUnderTest.started(on: bus, settings, arguments: ["--fetch-timeout", "5"])
+        let bus = try PrivateBus(kind: settings.bus)
+        let daemon = try settings.startDaemon(on: bus, arguments: ["--fetch-timeout", "5"])
         var stopped = false
         defer { if !stopped { daemon.stop() } }
         let clients = [
@@ -51,7 +51,7 @@ struct Fuzzer {
         let maxRSS = Mutex(baseline?.rssKiB ?? 0)
         let maxFDs = Mutex(baseline?.fds ?? 0)
         let window = DispatchSemaphore(value: 32)
-        let started = Monotonic.now
+        let started = Clocks.now
         var unbuildable = 0
         for (index, call) in calls.enumerated() {
             let message: Message
@@ -90,7 +90,7 @@ struct Fuzzer {
                 }
             }
             if index > 0 && index % max(1, calls.count / 5) == 0 {
-                report.progress("\(index)/\(calls.count) calls, \(String(format: "%.0f", Double(index) / (Monotonic.now - started)))/s; daemon \(daemon.stats?.description ?? "gone")")
+                report.progress("\(index)/\(calls.count) calls, \(String(format: "%.0f", Double(index) / (Clocks.now - started)))/s; daemon \(daemon.stats?.description ?? "gone")")
             }
         }
         for _ in 0..<32 { window.wait() }
@@ -123,7 +123,7 @@ struct Fuzzer {
         report.figure("calls tried", "\(calls.count - unbuildable) (\(outcomes["sent without reply"]) without reply; \(unbuildable) not buildable by libdbus)")
         report.figure("replies", outcomes.description)
         report.figure("daemon before/after", "\(baseline?.description ?? "?") → \(final?.description ?? "?") (peak RSS \(String(format: "%.1f", Double(peakRSS) / 1024)) MiB, peak fds \(peakFDs))")
-        report.figure("calls per second", String(format: "%.0f", Double(calls.count) / (Monotonic.now - started)))
+        report.figure("calls per second", String(format: "%.0f", Double(calls.count) / (Clocks.now - started)))
 
         // A clean stop: exit 0, and nothing a sanitizer (a --sanitize build) would say.
         let code = daemon.stop(signal: SIGTERM)

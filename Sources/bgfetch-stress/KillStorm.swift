@@ -15,8 +15,8 @@ struct KillStorm {
     func run() throws {
         let kills = settings.scaled(quick: 5, full: 60)
         let clientCount = 8
-        let bus = try PrivateBus(settings)
-        let daemon = try DaemonUnderTest.started(on: bus, settings)
+        let bus = try PrivateBus(kind: settings.bus)
+        let daemon = try settings.startDaemon(on: bus)
         defer { daemon.stop() }
         let baseline = daemon.stats
         report.progress("daemon up (\(baseline?.description ?? "?")); \(clientCount) clients; \(kills) kills")
@@ -133,8 +133,8 @@ final class Gate: Sendable {
 
     func pauseAll(workers: Int) {
         state.withLock { $0.paused = true }
-        let deadline = Monotonic.now + 60
-        while state.withLock({ $0.parked }) < workers, Monotonic.now < deadline { usleep(1_000) }
+        let deadline = Clocks.now + 60
+        while state.withLock({ $0.parked }) < workers, Clocks.now < deadline { usleep(1_000) }
     }
 
     func resumeAll() {
@@ -220,8 +220,8 @@ final class KillWorker: @unchecked Sendable {
         outcomes.add("acknowledged")
         // TriggerFetch binds the task, as RegisterTask does: it is there.
         allowed[name] = [true]
-        let deadline = Monotonic.now + 2
-        while !requested.withLock({ $0.contains(id) }), Monotonic.now < deadline { usleep(1_000) }
+        let deadline = Clocks.now + 2
+        while !requested.withLock({ $0.contains(id) }), Clocks.now < deadline { usleep(1_000) }
         let finish = client.result("FinishFetch", [.uint64(id), .uint32(UInt32.random(in: 1...3, using: &rng))])
         switch finish {
         case .success:

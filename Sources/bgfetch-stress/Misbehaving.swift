@@ -18,17 +18,17 @@ struct Misbehaving {
         let processesPerMode = settings.scaled(quick: 1, full: 6)
         let appsPerProcess = settings.scaled(quick: 4, full: 8)
         let fetchTimeout = 2.0
-        let bus = try PrivateBus(settings)
+        let bus = try PrivateBus(kind: settings.bus)
         let configFile = bus.directory + "/bgfetchd.conf"
         try "[Limits]\nTasksPerApp=64\nTasksPerUser=1000000\n".write(toFile: configFile, atomically: true, encoding: .utf8)
-        let daemon = try DaemonUnderTest.started(on: bus, settings, arguments: ["--fetch-timeout", String(Int(fetchTimeout)), "--config", configFile])
+        let daemon = try settings.startDaemon(on: bus, arguments: ["--fetch-timeout", String(Int(fetchTimeout)), "--config", configFile])
         defer { daemon.stop() }
 
         // The well-behaved app: answers each fetch at once.
         let arrivals = Mutex<[Double]>([])
         let good = try ServiceClient(address: bus.address, name: "org.stress.good", threadName: "good") { message in
             guard message.member == "FetchRequested", let id = message.arguments.last?.uint64Value else { return }
-            arrivals.withLock { $0.append(Monotonic.now) }
+            arrivals.withLock { $0.append(Clocks.now) }
             if let finish = try? ServiceClient.message("FinishFetch", [.uint64(id), .uint32(2)]) {
                 goodFinish(finish)
             }
@@ -42,13 +42,13 @@ struct Misbehaving {
         report.progress("daemon up (\(baseline?.description ?? "?")); starting \(settings.appModes.count * processesPerMode * appsPerProcess) misbehaving apps in \(settings.appModes.count * processesPerMode) processes for \(Int(duration)) s")
 
         // The apps.
-        let outputs = makeTemporaryDirectory("bgfetch-stress-apps")
+        let outputs = try PrivateBus.makeTemporaryDirectory("bgfetch-stress-apps")
         defer { try? FileManager.default.removeItem(atPath: outputs) }
-        var children: [(mode: AppMode, child: Child, output: String)] = []
+        var children: [(mode: AppMode, child: ChildProcess, output: String)] = []
         for mode in settings.appModes {
             for n in 0..<processesPerMode {
                 let output = "\(outputs)/\(mode.rawValue)-\(n)"
-                let child = try Child(
+                let child = try ChildProcess(
                     settings.selfPath,
                     [
                         "--act-as-app", mode.rawValue, "--address", bus.address, "--app-prefix", "org.stress.bad.\(mode.rawValue).p\(n)",
@@ -76,18 +76,18 @@ struct Misbehaving {
         /// A floor call's round trip in milliseconds; nil if it failed.
         func roundTrip(_ call: Message?) -> Double? {
             guard let call else { return nil }
-            let t0 = Monotonic.now
+            let t0 = Clocks.now
             guard case .success = probe.send(call, timeout: 25_000) else { return nil }
-            return (Monotonic.now - t0) * 1000
+            return (Clocks.now - t0) * 1000
         }
         let statusFailures = Tally()
         var peak = baseline ?? ProcStats(rssKiB: 0, fds: 0)
-        let start = Monotonic.now
+        let start = Clocks.now
         var lastStats = start, lastContinue = start, lastProgress = start
-        while Monotonic.now - start < duration {
-            let t0 = Monotonic.now
+        while Clocks.now - start < duration {
+            let t0 = Clocks.now
             let result = probe.result("GetStatus", timeout: 25_000)
-            let t1 = Monotonic.now
+            let t1 = Clocks.now
             switch result {
             case .success: latencies.append((t1 - t0) * 1000)
             case .failure(let error): statusFailures.add(error.name, example: error.message)
@@ -107,7 +107,7 @@ struct Misbehaving {
             }
             if t1 - lastProgress > duration / 4 {
                 report.progress(String(format: "%.0f s: GetStatus p99 %.2f ms over %d calls; good app got %d fetches; daemon %@",
-                    t1 - start, percentile(latencies, 99), latencies.count, arrivals.withLock { $0.count }, daemon.stats?.description ?? "gone"))
+                    t1 - start, Sample(latencies).percentile(99), latencies.count, arrivals.withLock { $0.count }, daemon.stats?.description ?? "gone"))
                 lastProgress = t1
             }
             usleep(2_000)
@@ -116,7 +116,7 @@ struct Misbehaving {
         let cpuDaemon = (daemon.pid.flatMap(ProcStats.cpuSeconds) ?? 0) - cpuStart.daemon
         let cpuBus = (ProcStats.cpuSeconds(bus.servingPID) ?? 0) - cpuStart.bus
         report.figure("CPU used in the window", String(format: "bgfetchd %.1f s, the bus (%@) %.1f s, over %.0f s on %d cores",
-            cpuDaemon, bus.kind.rawValue, cpuBus, Monotonic.now - start, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+            cpuDaemon, bus.kind.rawValue, cpuBus, Clocks.now - start, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         let stillAlive = daemon.isAlive
         report.check(stillAlive, "the daemon survives the misbehaving apps", "log tail:\n\(daemon.logTail())")
 
@@ -157,15 +157,16 @@ struct Misbehaving {
         report.check(statusNoReply == 0, "every GetStatus of the well-behaved app was answered", statusFailures.description)
 
         // The well-behaved app's fetches: they came, about every second.
-        let gaps = zip(goodArrivals.dropFirst(), goodArrivals).map { $0 - $1 }
+        let gaps = Sample(zip(goodArrivals.dropFirst(), goodArrivals).map { $0 - $1 })
+        let latency = Sample(latencies), ping = Sample(pingLatencies), busDriver = Sample(busLatencies)
         let expected = Int(duration / 1.1)
         report.check(goodArrivals.count >= expected * 6 / 10, "the well-behaved app's fetches still arrive", "\(goodArrivals.count) in \(Int(duration)) s, expected about \(expected)")
-        let p50 = percentile(latencies, 50), p99 = percentile(latencies, 99), maxLatency = latencies.max() ?? 0
+        let p99 = latency.percentile(99)
         if settings.full {
             // 5 ms is the target; where the machine cannot carry even a Ping
             // to bgfetchd that fast under this load, GetStatus must stay
             // within a quarter of that floor (our code, not the bus, is judged).
-            let pingP99 = percentile(pingLatencies, 99)
+            let pingP99 = ping.percentile(99)
             report.check(
                 p99 <= 5 || p99 <= 1.25 * pingP99,
                 "GetStatus p99 ≤ 5 ms under the misbehaving apps, or ≤ 1.25 × the Ping floor where that floor is over 5 ms",
@@ -173,13 +174,13 @@ struct Misbehaving {
             if p99 > 5 {
                 report.figure("target missed", String(format: "GetStatus p99 %.2f ms > 5 ms; the bus round trip to bgfetchd alone (Ping) has p99 %.2f ms here: ratio %.2f", p99, pingP99, p99 / max(pingP99, 0.001)))
             }
-            report.check(percentile(gaps, 99) <= 1.1 + 0.3, "the well-behaved app's fetches arrive on time (p99 gap ≤ 1.1 s + 0.3 s)", String(format: "p99 gap %.2f s, max %.2f s", percentile(gaps, 99), gaps.max() ?? 0))
+            report.check(gaps.percentile(99) <= 1.1 + 0.3, "the well-behaved app's fetches arrive on time (p99 gap ≤ 1.1 s + 0.3 s)", String(format: "p99 gap %.2f s, max %.2f s", gaps.percentile(99), gaps.max))
         }
 
         // After the apps have gone: their tasks went with them and the daemon shrinks back.
         var leftover = -1
-        let cleanDeadline = Monotonic.now + 20
-        while Monotonic.now < cleanDeadline {
+        let cleanDeadline = Clocks.now + 20
+        while Clocks.now < cleanDeadline {
             if case .success(let values) = probe.result("ListTasks", interface: ServiceClient.manager) {
                 leftover = (values.first?.arrayValue ?? []).filter {
                     ($0.structValue?.first?.stringValue ?? "").hasPrefix("org.stress.bad.")
@@ -198,12 +199,12 @@ struct Misbehaving {
         report.figure("apps misbehaving", "\(appCount) (\(settings.appModes.map(\.rawValue).joined(separator: ", ")); \(appsPerProcess) per process)"
             + (settings.appsWatchBroadcasts ? "; each also subscribed to the FetchFinished broadcast" : ""))
         report.figure("what the apps saw", tally.description)
-        report.figure("GetStatus round trip", String(format: "p50 %.2f ms, p99 %.2f ms, max %.1f ms over %d calls (target p99 ≤ 5 ms in --full)", p50, p99, maxLatency, latencies.count))
+        report.figure("GetStatus round trip", String(format: "p50 %.2f ms, p99 %.2f ms, max %.1f ms over %d calls (target p99 ≤ 5 ms in --full)", latency.median, p99, latency.max, latency.count))
         report.figure("floor: Peer.Ping to bgfetchd, interleaved", String(format: "p50 %.2f ms, p99 %.2f ms",
-            percentile(pingLatencies, 50), percentile(pingLatencies, 99)))
+            ping.median, ping.percentile(99)))
         report.figure("floor: GetId to the bus driver, interleaved", String(format: "p50 %.2f ms, p99 %.2f ms",
-            percentile(busLatencies, 50), percentile(busLatencies, 99)))
-        report.figure("well-behaved fetches", String(format: "%d in %.0f s; gap p50 %.2f s, p99 %.2f s, max %.2f s (interval 1 s)", goodArrivals.count, duration, percentile(gaps, 50), percentile(gaps, 99), gaps.max() ?? 0))
+            busDriver.median, busDriver.percentile(99)))
+        report.figure("well-behaved fetches", String(format: "%d in %.0f s; gap p50 %.2f s, p99 %.2f s, max %.2f s (interval 1 s)", goodArrivals.count, duration, gaps.median, gaps.percentile(99), gaps.max))
         report.figure("daemon before/peak/after", "\(baseline?.description ?? "?") / \(peak.description) / \(after?.description ?? "?")")
         goodFinishClient.withLock { $0 = nil }
     }

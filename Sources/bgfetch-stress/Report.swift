@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import TestKit
 
 /// What one part found: its checks, its figures, and a progress line now and then.
 final class PartReport: Sendable {
@@ -15,10 +16,7 @@ final class PartReport: Sendable {
     init(_ name: String) { self.name = name }
 
     /// Prints a progress line at once.
-    func progress(_ text: String) {
-        print("[\(name)] \(text)")
-        fflush(nil)
-    }
+    func progress(_ text: String) { TestKit.progress("[\(name)] \(text)") }
 
     /// Records a check; a failed one is also printed at once.
     @discardableResult
@@ -92,11 +90,4 @@ final class Tally: Sendable {
     var description: String {
         all.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
     }
-}
-
-/// A value behind a lock, shareable by reference.
-final class Locked<Value: Sendable>: Sendable {
-    private let mutex: Mutex<Value>
-    init(_ value: Value) { mutex = Mutex(value) }
-    func withLock<R>(_ body: (inout Value) -> R) -> R { mutex.withLock { body(&$0) } }
 }

@@ -12,7 +12,7 @@ struct StorageFaults {
     let report: PartReport
 
     func run() throws {
-        let root = makeTemporaryDirectory("bgfetch-stress-tmpfs")
+        let root = try PrivateBus.makeTemporaryDirectory("bgfetch-stress-tmpfs")
         defer { try? FileManager.default.removeItem(atPath: root) }
         let mountPoint = root + "/mnt"
         try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
@@ -23,8 +23,8 @@ struct StorageFaults {
         defer { umount2(mountPoint, Int32(MNT_DETACH)) }
         report.progress("2 MiB tmpfs at \(mountPoint) (private mount namespace)")
 
-        let bus = try PrivateBus(settings)
-        let daemon = try DaemonUnderTest.started(on: bus, settings, stateDirectory: mountPoint + "/state")
+        let bus = try PrivateBus(kind: settings.bus)
+        let daemon = try settings.startDaemon(on: bus, stateDirectory: mountPoint + "/state")
         defer { daemon.stop() }
         let client = try ServiceClient(address: bus.address, name: "org.stress.storage", threadName: "storage")
         defer { client.close() }
@@ -130,7 +130,7 @@ struct StorageFaults {
             if !daemon.isAlive { try daemon.start() }
             _ = client.result("RegisterTask", [.string("before-truncation"), .vardict(.options(stopOnTerminate: false))])
             daemon.stop()
-            try SQLiteCheck.checkpoint(daemon.databasePath)
+            try SQLiteFile.checkpoint(daemon.databasePath)
             let size = (try? FileManager.default.attributesOfItem(atPath: daemon.databasePath)[.size] as? Int) ?? 0
             let newSize = variant.cut(size)
             truncate(daemon.databasePath, off_t(newSize))
