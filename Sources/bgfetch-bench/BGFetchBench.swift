@@ -75,7 +75,7 @@ struct BGFetchBench: ParsableCommand {
             let lab = try Lab(
                 directory: directory, bgfetchd: bgfetchd, dbusDaemon: dbusDaemon,
                 busConfig: busConfiguration())
-            defer { lab.shutdown() }
+            defer { lab.bus.stop() }
             progress(
                 "bgfetch-bench\(quick ? " --quick" : ""): \(bgfetchd); work folder \(directory) on "
                     + "\(ProcStats.fileSystem(of: directory)); \(ProcessInfo.processInfo.activeProcessorCount) CPUs; "

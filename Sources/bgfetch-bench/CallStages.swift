@@ -80,7 +80,7 @@ private final class CClient {
 
     init(address: String) throws(HarnessError) {
         var error = [CChar](repeating: 0, count: Self.errorSize)
-        guard let raw = bench_client_open(address, Service.name, Service.path, Service.appInterface, &error, Self.errorSize) else {
+        guard let raw = bench_client_open(address, ServiceClient.name, ServiceClient.path, ServiceClient.app, &error, Self.errorSize) else {
             throw HarnessError("the C client cannot connect to \(address): \(Self.text(error))")
         }
         self.raw = raw

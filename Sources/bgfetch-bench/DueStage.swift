@@ -38,39 +38,39 @@ enum DueStage {
         defer { for client in clients { client.close() } }
         let arrivals = (0...clientCount).map { _ in Arrivals() }
         for index in 0...clientCount {
-            let app = index == clientCount ? "\(Service.benchAppPrefix).Lone" : "\(Service.benchAppPrefix).Due\(index)"
+            let app = index == clientCount ? "\(Lab.appPrefix).Lone" : "\(Lab.appPrefix).Due\(index)"
             clients.append(try arrivals[index].listen(lab, app: app, thread: "bench-due-\(index)"))
         }
         // T0 for the lone task, T for the burst; the lone task's window
         // (10 % of 5 s) closes before T, so batching keeps them apart.
-        let loneDue = Clock.unixMicros() + Int64(lead * 1e6) + 500_000
+        let loneDue = Clocks.unixMicros + Int64(lead * 1e6) + 500_000
         let due = loneDue + 1_000_000
         let bindings = clients.map(\.uniqueName)
         try StateSeeder.seed(path: folder + "/" + RestoreStage.databaseName, count: count + 1) { index in
             if index == count {
                 return StateSeeder.Task(
-                    appID: "\(Service.benchAppPrefix).Lone", name: "lone", interval: loneInterval,
+                    appID: "\(Lab.appPrefix).Lone", name: "lone", interval: loneInterval,
                     registeredAt: loneDue - 20_000_000, lastFetch: loneDue - Int64(loneInterval) * 1_000_000,
                     binding: bindings[clientCount])
             }
             let client = index % clientCount
             return StateSeeder.Task(
-                appID: "\(Service.benchAppPrefix).Due\(client)", name: "due\(index)", interval: burstInterval,
+                appID: "\(Lab.appPrefix).Due\(client)", name: "due\(index)", interval: burstInterval,
                 registeredAt: due - 7_200_000_000, lastFetch: due - Int64(burstInterval) * 1_000_000,
                 binding: bindings[client])
         }
         let daemon = try lab.startDaemon(stateDirectory: folder)
-        let margin = Double(loneDue - Clock.unixMicros()) / 1e6
+        let margin = Double(loneDue - Clocks.unixMicros) / 1e6
         guard margin > 0.2 else {
-            try? daemon.stop()
+            try? daemon.stopCleanly()
             throw HarnessError("bgfetchd took its name only \(Format.fixed(margin, 2)) s before the first due time; raise the lead")
         }
         // Wait for every signal, at most 30 s after T.
-        let giveUp = Clock.nanos() + UInt64((Double(due - Clock.unixMicros()) / 1e6 + 30) * 1e9)
-        while arrivals.reduce(0, { $0 + $1.count }) < count + 1 && Clock.nanos() < giveUp {
-            Clock.sleep(seconds: 0.01)
+        let giveUp = Clocks.nanos + UInt64((Double(due - Clocks.unixMicros) / 1e6 + 30) * 1e9)
+        while arrivals.reduce(0, { $0 + $1.count }) < count + 1 && Clocks.nanos < giveUp {
+            Thread.sleep(forTimeInterval: 0.01)
         }
-        try daemon.stop()
+        try daemon.stopCleanly()
         let burst = arrivals[0..<clientCount].flatMap { $0.times }
         let lone = arrivals[clientCount].times.first
         guard burst.count == count else {
@@ -88,15 +88,15 @@ enum DueStage {
     static func busFloor(
         _ lab: Lab, to destinations: [String], count: Int, arrivals: [Arrivals]
     ) throws(HarnessError) -> Sample {
-        let sender = try lab.bus.connect(thread: "bench-burst")
+        let sender = try lab.connect(thread: "bench-burst")
         defer { sender.close() }
         let started = Handoff<Result<Int64, HarnessError>>()
         sender.loop.execute {
-            let start = Clock.unixMicros()
+            let start = Clocks.unixMicros
             do throws(DBusError) {
                 for index in 0..<count {
                     let signal = try Message.signal(
-                        path: Service.path, interface: Service.appInterface, member: "FetchRequested",
+                        path: ServiceClient.path, interface: ServiceClient.app, member: "FetchRequested",
                         destination: destinations[index % destinations.count], [.string("due\(index)"), .uint64(UInt64(index))])
                     sender.send(signal)
                 }
@@ -106,8 +106,8 @@ enum DueStage {
             }
         }
         let start = try started.take().get()
-        let giveUp = Clock.nanos() + 30_000_000_000
-        while arrivals.reduce(0, { $0 + $1.count }) < count && Clock.nanos() < giveUp { Clock.sleep(seconds: 0.01) }
+        let giveUp = Clocks.nanos + 30_000_000_000
+        while arrivals.reduce(0, { $0 + $1.count }) < count && Clocks.nanos < giveUp { Thread.sleep(forTimeInterval: 0.01) }
         let times = arrivals.flatMap(\.times)
         guard times.count == count else { throw HarnessError("only \(times.count) of \(count) signals from a plain client arrived") }
         return Sample(times.map { Double($0 - start) / 1000 })
@@ -118,14 +118,14 @@ enum DueStage {
 final class Arrivals: Sendable {
     /// A client that owns `app` and records here when each FetchRequested arrives.
     func listen(_ lab: Lab, app: String, thread: String) throws(HarnessError) -> BusConnection {
-        let client = try lab.bus.connect(app: app, thread: thread)
+        let client = try lab.connect(app: app, thread: thread)
         client.setMessageHandler { [self] message in
             guard message.kind == .signal, message.member == "FetchRequested" else { return false }
-            record(Clock.unixMicros())
+            record(Clocks.unixMicros)
             return true
         }
         do {
-            try client.addMatch("type='signal',interface='\(Service.appInterface)',member='FetchRequested'")
+            try client.addMatch("type='signal',interface='\(ServiceClient.app)',member='FetchRequested'")
         } catch {
             client.close()
             throw HarnessError("AddMatch failed: \(error)")

@@ -14,19 +14,20 @@ enum IdleStage {
 
     static func run(_ lab: Lab, template: String, tasks: Int, apps: Int, settle: Double, seconds: Double) throws(HarnessError) -> Outcome {
         let folder = try RestoreStage.stateFolder(lab, "idle", from: template)
-        let now = Clock.unixMicros()
+        let now = Clocks.unixMicros
         try StateSeeder.seed(path: folder + "/" + RestoreStage.databaseName, count: tasks) { index in
             StateSeeder.Task(
-                appID: "\(Service.benchAppPrefix).Idle\(index % apps)", name: "idle\(index)", interval: 3600,
+                appID: "\(Lab.appPrefix).Idle\(index % apps)", name: "idle\(index)", interval: 3600,
                 registeredAt: now - 60_000_000, lastFetch: now, binding: nil)
         }
         let daemon = try lab.startDaemon(stateDirectory: folder)
-        Clock.sleep(seconds: settle)
-        let before = ProcStats.contextSwitches(daemon.pid)
-        Clock.sleep(seconds: seconds)
-        let after = ProcStats.contextSwitches(daemon.pid)
-        try daemon.stop()
-        guard !before.isEmpty, !after.isEmpty else { throw HarnessError("cannot read /proc/\(daemon.pid)/task") }
+        Thread.sleep(forTimeInterval: settle)
+        let pid = daemon.livePID
+        let before = ProcStats.contextSwitches(pid)
+        Thread.sleep(forTimeInterval: seconds)
+        let after = ProcStats.contextSwitches(pid)
+        try daemon.stopCleanly()
+        guard !before.isEmpty, !after.isEmpty else { throw HarnessError("cannot read /proc/\(pid)/task") }
         var total = 0
         var busy: [String] = []
         for tid in Set(before.keys).union(after.keys).sorted() {

@@ -1,19 +1,18 @@
+import DBus
 import Foundation
 import Glibc
 import TestKit
 
 /// The bench's private world: a work folder, a private bus, the config file
-/// with raised limits, boot id files, and the daemons it starts there.
+/// with raised limits, and the daemons it starts there.
 final class Lab {
     let directory: String
     let bgfetchd: String
     let bus: PrivateBus
-    let watcher: NameWatcher
     let configFile: String
-    /// The boot id every start sees, unless a stage asks for a new boot.
-    let bootIDFile: String
-    let nextBootIDFile: String
     private var folders = 0
+    /// Apps the bench plays own names under this prefix (the third source of an app id).
+    static let appPrefix = "org.bgfetch.Bench"
 
     static let config = """
         # bgfetch-bench: limits raised so the bench's apps may hold every task it makes
@@ -31,21 +30,12 @@ final class Lab {
         self.directory = directory
         self.bgfetchd = bgfetchd
         configFile = directory + "/bgfetchd.conf"
-        bootIDFile = directory + "/boot_id"
-        nextBootIDFile = directory + "/boot_id.next"
         do {
             try Self.config.write(toFile: configFile, atomically: true, encoding: .utf8)
-            try "bench-boot-1\n".write(toFile: bootIDFile, atomically: true, encoding: .utf8)
-            try "bench-boot-2\n".write(toFile: nextBootIDFile, atomically: true, encoding: .utf8)
-        } catch {
-            throw HarnessError("cannot write to \(directory): \(error.localizedDescription)")
-        }
-        do {
             bus = try PrivateBus(config: busConfig, in: directory, executable: dbusDaemon)
         } catch {
             throw HarnessError("\(error)")
         }
-        watcher = try NameWatcher(bus: bus)
     }
 
     /// A new, empty folder under the work folder.
@@ -56,63 +46,48 @@ final class Lab {
         return path
     }
 
-    /// Starts bgfetchd on the private bus with its state in `stateDirectory`
-    /// and waits until it owns its name.
-    /// `systemBus`: the bus it takes for the system bus (NetworkManager and
-    /// the like); by default none, so the machine's own stays out of the figures.
-    func startDaemon(
-        stateDirectory: String, newBoot: Bool = false, timeout: Double = 120,
-        systemBus: String = "unix:path=/nonexistent/bgfetch-bench-has-no-system-bus"
-    ) throws(HarnessError) -> DaemonRun {
-        let log = stateDirectory + "/bgfetchd.log"
-        let arguments = [
-            "--address", bus.address, "--state-dir", stateDirectory, "--config", configFile,
-            "--boot-id-file", newBoot ? nextBootIDFile : bootIDFile, "--log-level", "info",
-        ]
-        // A daemon killed on an error path may still hold the name for a moment.
-        try watcher.wait(owned: false, child: nil, timeout: 10)
-        let started = Clock.nanos()
-        let child = try Child(bgfetchd, arguments, output: log, environment: ["DBUS_SYSTEM_BUS_ADDRESS": systemBus])
-        let owned: UInt64
+    /// A client connection; with `app`, it first owns that well-known name,
+    /// which makes it that app (the bench runs outside any app scope).
+    func connect(app: String? = nil, thread: String) throws(HarnessError) -> BusConnection {
         do {
-            owned = try watcher.wait(owned: true, since: started, child: child, timeout: timeout)
+            return try ServiceClient(address: bus.address, name: app, threadName: thread).connection
         } catch {
-            child.stop(SIGKILL)
-            let tail = (try? String(contentsOfFile: log, encoding: .utf8))?.split(separator: "\n").suffix(3)
-            throw HarnessError("\(error.description)\n\(tail?.joined(separator: "\n") ?? "")")
+            throw HarnessError("cannot connect to the private bus\(app.map { " as \($0)" } ?? ""): \(error)")
         }
-        return DaemonRun(lab: self, child: child, startSeconds: Double(owned &- started) / 1e9, log: log)
     }
 
-    func shutdown() {
-        watcher.connection.close()
-        bus.stop()
+    /// Starts bgfetchd on the private bus with its state (and its log and
+    /// boot id file) in `stateDirectory` and waits until it owns its name;
+    /// `newBoot` gives it another boot id. `systemBus`: the bus it takes for
+    /// the system bus (NetworkManager and the like); by default none, so the
+    /// machine's own stays out of the figures.
+    func startDaemon(
+        stateDirectory: String, newBoot: Bool = false, timeout: Double = 120, systemBus: String? = nil
+    ) throws(HarnessError) -> DaemonUnderTest {
+        do {
+            let daemon = try DaemonUnderTest(
+                executable: bgfetchd, address: bus.address, directory: stateDirectory, arguments: ["--config", configFile],
+                stateDirectory: stateDirectory, bootID: newBoot ? "bench-boot-2" : "bench-boot-1")
+            if let systemBus { daemon.environment["DBUS_SYSTEM_BUS_ADDRESS"] = systemBus }
+            // A daemon killed on an error path may still hold the name for a moment.
+            try pollUntil("the name to be free", timeout: 10) { daemon.nameOwned ? nil : true }
+            try daemon.start(timeout: timeout)
+            return daemon
+        } catch {
+            throw HarnessError("\(error)")
+        }
     }
 }
 
-/// One bgfetchd the bench started.
-final class DaemonRun {
-    let child: Child
-    /// From posix_spawn until the bus said the name is owned.
-    let startSeconds: Double
-    let log: String
-    private let lab: Lab
+extension DaemonUnderTest {
+    /// The running daemon's pid, for /proc.
+    var livePID: pid_t { pid ?? 0 }
 
-    init(lab: Lab, child: Child, startSeconds: Double, log: String) {
-        self.lab = lab
-        self.child = child
-        self.startSeconds = startSeconds
-        self.log = log
+    /// SIGTERM; fails unless it exits with 0 and the bus lets go of the name.
+    func stopCleanly() throws(HarnessError) {
+        let code = stop(signal: SIGTERM, timeout: 30)
+        guard code == 0, !nameOwned else {
+            throw HarnessError("bgfetchd exited with \(code.map(String.init) ?? "no status") on SIGTERM; see \(logFile)")
+        }
     }
-
-    var pid: Int32 { child.pid }
-
-    /// SIGTERM, then waits until it exited and the bus has let go of the name.
-    func stop() throws(HarnessError) {
-        let code = child.stop(SIGTERM, timeout: 30)
-        try lab.watcher.wait(owned: false, child: child, timeout: 10)
-        guard code == 0 else { throw HarnessError("bgfetchd exited with \(code.map(String.init) ?? "no status") on SIGTERM; see \(log)") }
-    }
-
-    deinit { child.stop(SIGKILL) }
 }

@@ -25,18 +25,19 @@ enum RegisterStage {
             var end: UInt64
             var latencies: [Double]
         }
-        let deadline = Clock.nanos() + UInt64(seconds * 1e9)
+        let deadline = Clocks.nanos + UInt64(seconds * 1e9)
         let handoffs = clients.map { connection in
             let handoff = Handoff<Result<ClientRun, HarnessError>>()
             Thread.detachNewThread {
-                var run = ClientRun(start: Clock.nanos(), end: 0, latencies: [])
+                var run = ClientRun(start: Clocks.nanos, end: 0, latencies: [])
                 var index = firstIndex
                 do throws(DBusError) {
-                    while Clock.nanos() < deadline {
-                        let message = try Service.register("t\(index)", interval: 3600)
-                        let start = Clock.nanos()
+                    while Clocks.nanos < deadline {
+                        let message = try ServiceClient.message(
+                            "RegisterTask", [.string("t\(index)"), .vardict(.options(interval: 3600, stopOnTerminate: false))])
+                        let start = Clocks.nanos
                         _ = try connection.callBlocking(message, timeoutMilliseconds: 30_000)
-                        run.end = Clock.nanos()
+                        run.end = Clocks.nanos
                         run.latencies.append(Double(run.end - start) / 1e6)
                         index += 1
                     }
@@ -72,7 +73,7 @@ enum RegisterStage {
     /// proof that each client was taken for its own app.
     static func appCount(_ connection: BusConnection) throws(HarnessError) -> (apps: Int, tasks: Int) {
         do {
-            let reply = try connection.callBlocking(try Service.call("ListTasks", interface: Service.managerInterface))
+            let reply = try connection.callBlocking(try ServiceClient.message("ListTasks", interface: ServiceClient.manager))
             let items = reply.arguments.first?.arrayValue ?? []
             let apps = Set(items.compactMap { $0.structValue?.first?.stringValue })
             return (apps.count, items.count)

@@ -31,10 +31,11 @@ enum ReleaseStage {
         }
         defer { system.stop() }
         let mockLog = try lab.folder("networkmanager") + "/dbusmock.log"
-        let mock = try Child(
-            "/usr/bin/python3", ["-m", "dbusmock", "--system", "--template", "networkmanager"], output: mockLog,
-            environment: ["DBUS_SYSTEM_BUS_ADDRESS": system.address])
-        defer { mock.stop(SIGTERM, timeout: 5) }
+        let mock = try ChildProcess(
+            "/usr/bin/python3", ["-m", "dbusmock", "--system", "--template", "networkmanager"],
+            environment: ProcessInfo.processInfo.environment.merging(["DBUS_SYSTEM_BUS_ADDRESS": system.address]) { $1 },
+            stdout: mockLog, stderr: mockLog)
+        defer { mock.terminate(SIGTERM) }
         let control: BusConnection
         do {
             control = try BusConnection.connect(.address(system.address), threadName: "bench-mock-control")
@@ -52,12 +53,12 @@ enum ReleaseStage {
                 throw HarnessError("cannot set NetworkManager's state (is python3-dbusmock installed?): \(error)")
             }
         }
-        let giveUpMock = Clock.nanos() + 15_000_000_000
+        let giveUpMock = Clocks.nanos + 15_000_000_000
         while (try? control.callBus("NameHasOwner", [.string("org.freedesktop.NetworkManager")]).first?.boolValue) != true {
-            guard mock.isRunning, Clock.nanos() < giveUpMock else {
+            guard mock.isRunning, Clocks.nanos < giveUpMock else {
                 throw HarnessError("dbusmock's NetworkManager did not appear; see \(mockLog)")
             }
-            Clock.sleep(seconds: 0.02)
+            Thread.sleep(forTimeInterval: 0.02)
         }
         try setNetworkState(20)  // disconnected
 
@@ -67,7 +68,7 @@ enum ReleaseStage {
         let arrivals = (0..<clients).map { _ in Arrivals() }
         for index in 0..<clients {
             connections.append(
-                try arrivals[index].listen(lab, app: "\(Service.benchAppPrefix).Release\(index)", thread: "bench-release-\(index)"))
+                try arrivals[index].listen(lab, app: "\(Lab.appPrefix).Release\(index)", thread: "bench-release-\(index)"))
         }
         let options = DBusValue.vardict(keyed: [
             RegisterOptionKey.minimumInterval: .uint32(1), .stopOnTerminate: .bool(true), .requiresNetwork: .bool(true),
@@ -75,32 +76,32 @@ enum ReleaseStage {
         for index in 0..<count {
             do {
                 _ = try connections[index % clients].callBlocking(
-                    Service.call("RegisterTask", [.string("wait\(index)"), options]))
+                    ServiceClient.message("RegisterTask", [.string("wait\(index)"), options]))
             } catch {
                 throw HarnessError("RegisterTask failed: \(error)")
             }
         }
         // Every task falls due (a second after registering) and waits.
-        let probe = try lab.bus.connect(thread: "bench-release-probe")
+        let probe = try lab.connect(thread: "bench-release-probe")
         defer { probe.close() }
-        let giveUpWaiting = Clock.nanos() + 60_000_000_000
+        let giveUpWaiting = Clocks.nanos + 60_000_000_000
         while try waitingCount(probe) < count {
-            guard Clock.nanos() < giveUpWaiting else { throw HarnessError("not every task was waiting after 60 s") }
-            Clock.sleep(seconds: 0.1)
+            guard Clocks.nanos < giveUpWaiting else { throw HarnessError("not every task was waiting after 60 s") }
+            Thread.sleep(forTimeInterval: 0.1)
         }
         guard arrivals.allSatisfy({ $0.count == 0 }) else { throw HarnessError("a waiting task was sent while offline") }
-        let logBefore = (try? String(contentsOfFile: daemon.log, encoding: .utf8)) ?? ""
+        let logBefore = daemon.log
 
-        let changed = Clock.unixMicros()
+        let changed = Clocks.unixMicros
         try setNetworkState(70)  // connected globally: one PropertiesChanged
-        let giveUp = Clock.nanos() + 30_000_000_000
-        while arrivals.reduce(0, { $0 + $1.count }) < count && Clock.nanos() < giveUp { Clock.sleep(seconds: 0.005) }
+        let giveUp = Clocks.nanos + 30_000_000_000
+        while arrivals.reduce(0, { $0 + $1.count }) < count && Clocks.nanos < giveUp { Thread.sleep(forTimeInterval: 0.005) }
         let times = arrivals.flatMap(\.times)
         guard times.count == count else { throw HarnessError("only \(times.count) of \(count) waiting tasks were sent") }
-        Clock.sleep(seconds: 0.2)
-        let logAfter = (try? String(contentsOfFile: daemon.log, encoding: .utf8)) ?? ""
+        Thread.sleep(forTimeInterval: 0.2)
+        let logAfter = daemon.log
         let released = logAfter.dropFirst(logBefore.count).split(separator: "\n").filter { $0.contains("released waiting fetches") }
-        try daemon.stop()
+        try daemon.stopCleanly()
 
         for recorder in arrivals { recorder.reset() }
         let floor = try DueStage.busFloor(lab, to: connections.map(\.uniqueName), count: count, arrivals: arrivals)
@@ -112,7 +113,7 @@ enum ReleaseStage {
     private static func waitingCount(_ probe: BusConnection) throws(HarnessError) -> Int {
         let reply: Message
         do {
-            reply = try probe.callBlocking(Service.call("ListTasks", interface: Service.managerInterface))
+            reply = try probe.callBlocking(ServiceClient.message("ListTasks", interface: ServiceClient.manager))
         } catch {
             throw HarnessError("ListTasks failed: \(error)")
         }

@@ -9,7 +9,6 @@ enum RestoreStage {
         /// VmHWM and VmRSS once the daemon has settled (its first deadline computed).
         var peakKiB: Int
         var currentKiB: Int
-        var log: String
     }
 
     static let databaseName = "bgfetch.db"
@@ -19,10 +18,10 @@ enum RestoreStage {
     /// database, to be copied and seeded by later stages.
     static func emptyState(_ lab: Lab, settle: Double) throws(HarnessError) -> (database: String, start: Start) {
         let folder = try lab.folder("empty")
-        try lab.startDaemon(stateDirectory: folder).stop()
+        try lab.startDaemon(stateDirectory: folder).stopCleanly()
         let start = try measure(lab, folder: folder, settle: settle)
         let database = folder + "/" + databaseName
-        try checkpoint(database)
+        try SQLiteFile.checkpoint(database)
         return (database, start)
     }
 
@@ -37,13 +36,6 @@ enum RestoreStage {
         return folder
     }
 
-    /// Folds the WAL into the database file, so that one file is the whole state.
-    static func checkpoint(_ database: String) throws(HarnessError) {
-        let file = try SQLiteFile(path: database)
-        try file.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        file.close()
-    }
-
     /// A copy of `template` with `count` tasks, `perApp` to an app, seeded
     /// as apps that registered them with `stopOnTerminate` false and left;
     /// due in 50 minutes. With `departedBindings` each keeps the binding of
@@ -54,15 +46,15 @@ enum RestoreStage {
     ) throws(HarnessError) -> String {
         let folder = try stateFolder(lab, departedBindings ? "seed-departed" : "seed", from: template)
         let database = folder + "/" + databaseName
-        let now = Clock.unixMicros()
+        let now = Clocks.unixMicros
         try StateSeeder.seed(path: database, count: count) { index in
             let app = index / perApp
             return StateSeeder.Task(
-                appID: "\(Service.benchAppPrefix).Restore\(app)", name: "task\(index % perApp)", interval: 3600,
+                appID: "\(Lab.appPrefix).Restore\(app)", name: "task\(index % perApp)", interval: 3600,
                 registeredAt: now - 86_400_000_000, lastFetch: now - 600_000_000,
                 binding: departedBindings ? ":9.\(app)" : nil)
         }
-        try checkpoint(database)
+        try SQLiteFile.checkpoint(database)
         return database
     }
 
@@ -70,10 +62,10 @@ enum RestoreStage {
     /// reads its memory and stops it.
     static func measure(_ lab: Lab, folder: String, newBoot: Bool = false, settle: Double) throws(HarnessError) -> Start {
         let daemon = try lab.startDaemon(stateDirectory: folder, newBoot: newBoot, timeout: 300)
-        Clock.sleep(seconds: settle)
-        let memory = ProcStats.memory(daemon.pid)
-        try daemon.stop()
-        guard let memory else { throw HarnessError("cannot read /proc/\(daemon.pid)/status") }
-        return Start(seconds: daemon.startSeconds, peakKiB: memory.peakKiB, currentKiB: memory.currentKiB, log: daemon.log)
+        Thread.sleep(forTimeInterval: settle)
+        let pid = daemon.livePID, memory = ProcStats.memory(pid)
+        try daemon.stopCleanly()
+        guard let memory else { throw HarnessError("cannot read /proc/\(pid)/status") }
+        return Start(seconds: daemon.startSeconds ?? 0, peakKiB: memory.peakKiB, currentKiB: memory.currentKiB)
     }
 }

@@ -20,17 +20,17 @@ struct SQLiteFloor {
     /// and this thread's CPU time per commit in microseconds.
     mutating func commitsPerSecond(for seconds: Double) throws(HarnessError) -> (rate: Double, commits: Int, cpuMicros: Double) {
         let payload = String(repeating: "x", count: 120)
-        let cpuStart = Clock.threadCPUNanos()
-        let start = Clock.nanos()
+        let cpuStart = Clocks.threadCPUNanos
+        let start = Clocks.nanos
         var commits = 0
-        while Clock.seconds(since: start) < seconds || commits < 3 {
+        while Clocks.seconds(since: start) < seconds || commits < 3 {
             try database.execute("BEGIN IMMEDIATE")
             try database.run(insert, [.integer(next % 10_000), .text(payload)])
             try database.execute("COMMIT")
             next += 1
             commits += 1
         }
-        let rate = Double(commits) / Clock.seconds(since: start)
-        return (rate, commits, Double(Clock.threadCPUNanos() - cpuStart) / 1000 / Double(commits))
+        let rate = Double(commits) / Clocks.seconds(since: start)
+        return (rate, commits, Double(Clocks.threadCPUNanos - cpuStart) / 1000 / Double(commits))
     }
 }

@@ -36,8 +36,8 @@ extension Stages {
         var clients: [BusConnection] = []
         defer { for client in clients { client.close() } }
         for index in 0..<count {
-            let app = "\(Service.benchAppPrefix).\(count == 1 ? "Solo" : "App\(index)")"
-            clients.append(try lab.bus.connect(app: app, thread: "bench-reg-\(index)"))
+            let app = "\(Lab.appPrefix).\(count == 1 ? "Solo" : "App\(index)")"
+            clients.append(try lab.connect(app: app, thread: "bench-reg-\(index)"))
         }
         var floorCPU: [Double] = []
         func floorWindow() throws(HarnessError) -> Double {
@@ -50,9 +50,9 @@ extension Stages {
         var ratios: [Double] = []
         var next = 0
         for round in 1...scale.registerRounds {
-            let cpuBefore = ProcStats.cpuNanos(daemon.pid)
+            let cpuBefore = ProcStats.cpuNanos(daemon.livePID)
             let outcome = try RegisterStage.run(clients, seconds: scale.registerSeconds, firstIndex: next)
-            let cpuAfter = ProcStats.cpuNanos(daemon.pid)
+            let cpuAfter = ProcStats.cpuNanos(daemon.livePID)
             next += outcome.calls
             var cpu = ""
             if let cpuBefore, let cpuAfter {
@@ -68,7 +68,7 @@ extension Stages {
                     + "SQLite \(Format.rate(floors[round])): ratio \(Format.fixed(outcome.callsPerSecond / around, 2))\(cpu)")
         }
         let held = try RegisterStage.appCount(clients[0])
-        try daemon.stop()
+        try daemon.stopCleanly()
         detail(
             "the daemon ended with \(Format.count(held.tasks)) tasks of \(held.apps) app(s); "
                 + "raw SQLite used \(Format.micros(Sample(floorCPU).median)) of CPU per commit")

@@ -153,7 +153,7 @@ struct Stages {
         for round in 1...scale.throughputRounds {
             func measure(_ kind: Bool) throws(HarnessError) -> CallStages.Throughput {
                 try CallStages.throughput(
-                    address: lab.bus.address, daemonPID: daemon.pid, total: scale.throughputCalls, inFlight: scale.inFlight,
+                    address: lab.bus.address, daemonPID: daemon.livePID, total: scale.throughputCalls, inFlight: scale.inFlight,
                     calling: kind ? .getStatus : .ping)
             }
             // Alternate which goes first, so drift hits both alike.
@@ -169,7 +169,7 @@ struct Stages {
                     + "GetStatus \(Format.rate(statusRound.callsPerSecond))\(cpu(statusRound)): "
                     + "ratio \(Format.fixed(ratios.last!, 2))")
         }
-        try daemon.stop()
+        try daemon.stopCleanly()
         let statusRate = Sample(getStatus.map(\.callsPerSecond)).median
         let pingRate = Sample(ping.map(\.callsPerSecond)).median
         let ratio = Sample(ratios).median
