@@ -134,6 +134,17 @@ public final class ServiceClient: Sendable {
         return result
     }
 
+    /// Polls `Manager.ListTasks` until it holds no task of an app `app`
+    /// accepts, for at most `timeout` seconds; the number left (-1: it never answered).
+    public func tasksLeft(timeout: TimeInterval, every interval: TimeInterval, of app: (String) -> Bool = { _ in true }) -> Int {
+        var left = -1
+        _ = try? pollUntil("no task left", timeout: timeout, every: interval) { () -> Bool? in
+            if let tasks = try? allTasks() { left = tasks.filter { app($0.key) }.values.reduce(0) { $0 + $1.count } }
+            return left == 0 ? true : nil
+        }
+        return left
+    }
+
     // MARK: Signals
 
     /// Signals received so far with this member.

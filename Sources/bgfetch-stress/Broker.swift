@@ -51,9 +51,8 @@ struct BrokerSmoke {
         let status = try? app.result("GetStatus").get()
         report.check(status?.first?.uint32Value == 3, "GetStatus is Available on dbus-broker", "\(String(describing: status))")
         let id = (try? app.result("TriggerFetch", [.string("t")]).get())?.first?.uint64Value
-        let deadline = Clocks.now + 5
-        while let id, !received.withLock({ $0.contains(id) }), Clocks.now < deadline { usleep(2_000) }
-        report.check(id.map { id in received.withLock { $0.contains(id) } } ?? false, "FetchRequested reaches the app on dbus-broker", "request \(String(describing: id))")
+        let arrived = id.map { id in (try? pollUntil("FetchRequested", timeout: 5, every: 0.002) { received.value.contains(id) ? true : nil }) ?? false }
+        report.check(arrived ?? false, "FetchRequested reaches the app on dbus-broker", "request \(String(describing: id))")
         if let id {
             let finish = app.result("FinishFetch", [.uint64(id), .uint32(2)])
             report.check((try? finish.get()) != nil, "FinishFetch works on dbus-broker", "\(finish)")
@@ -67,14 +66,7 @@ struct BrokerSmoke {
         let leaver = try ServiceClient(address: bus.address, name: "org.stress.broker.leaver", threadName: "broker-leaver")
         _ = leaver.result("RegisterTask", [.string("gone"), .vardict(.options(interval: 3600))])
         leaver.close()
-        var left = -1
-        let until = Clocks.now + 5
-        while Clocks.now < until {
-            let tasks = (try? app.result("ListTasks", interface: ServiceClient.manager).get())?.first?.arrayValue ?? []
-            left = tasks.filter { $0.structValue?.first?.stringValue == "org.stress.broker.leaver" }.count
-            if left == 0 { break }
-            usleep(20_000)
-        }
+        let left = app.tasksLeft(timeout: 5, every: 0.02) { $0 == "org.stress.broker.leaver" }
         report.check(left == 0, "a stopOnTerminate task goes when its connection leaves dbus-broker", "\(left) left")
     }
 }

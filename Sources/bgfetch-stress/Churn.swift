@@ -98,15 +98,7 @@ struct Churn {
 
     /// Waits until the daemon holds no task of the churned apps and is quiet.
     private func settle(_ control: ServiceClient, _ daemon: DaemonUnderTest) throws {
-        let deadline = Clocks.now + 30
-        var left = -1
-        while Clocks.now < deadline {
-            if case .success(let values) = control.result("ListTasks", interface: ServiceClient.manager) {
-                left = values.first?.arrayValue?.count ?? 0
-                if left == 0 { break }
-            }
-            usleep(50_000)
-        }
+        let left = control.tasksLeft(timeout: 30, every: 0.05)
         report.check(left == 0, "no task of a departed connection is left", "\(left) left")
         usleep(300_000)
     }

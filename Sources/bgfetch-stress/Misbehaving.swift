@@ -178,17 +178,7 @@ struct Misbehaving {
         }
 
         // After the apps have gone: their tasks went with them and the daemon shrinks back.
-        var leftover = -1
-        let cleanDeadline = Clocks.now + 20
-        while Clocks.now < cleanDeadline {
-            if case .success(let values) = probe.result("ListTasks", interface: ServiceClient.manager) {
-                leftover = (values.first?.arrayValue ?? []).filter {
-                    ($0.structValue?.first?.stringValue ?? "").hasPrefix("org.stress.bad.")
-                }.count
-                if leftover == 0 { break }
-            }
-            usleep(100_000)
-        }
+        let leftover = probe.tasksLeft(timeout: 20, every: 0.1) { $0.hasPrefix("org.stress.bad.") }
         report.check(leftover == 0, "the apps' stopOnTerminate tasks are gone once they left", "\(leftover) left")
         usleep(500_000)
         let after = daemon.stats
