@@ -24,7 +24,7 @@ struct MultiUserTests {
     }
 
     func run(_ user: TestUsers.User?, _ operations: [[Any]]) throws -> [Any] {
-        try TestUsers.runClient(as: user, address: bus.address, operations)
+        try TestUsers.runClient(as: user, bus: bus, operations)
     }
 
     @Test func eachUserSeesOnlyTheirOwnAndRootSeesAll() throws {

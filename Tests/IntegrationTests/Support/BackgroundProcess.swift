@@ -1,7 +1,6 @@
 import Foundation
 import TestKit
 import Glibc
-import Synchronization
 
 /// A process the test starts and keeps running while it does other things;
 /// its output goes to files the test can read at any time. Killed if still
@@ -55,20 +54,14 @@ final class BackgroundProcess: Sendable {
 
 /// Collects what an `AsyncStream` yields, for a test to wait on.
 final class StreamRecorder<Element: Sendable>: Sendable {
-    private let box: Box
+    private let box = Locked<[Element]>([])
     private let task: Task<Void, Never>
 
-    private final class Box: Sendable {
-        let items = Mutex<[Element]>([])
-    }
-
     init(_ stream: AsyncStream<Element>) {
-        let box = Box()
-        self.box = box
-        task = Task { for await item in stream { box.items.withLock { $0.append(item) } } }
+        task = Task { [box] in for await item in stream { box.withLock { $0.append(item) } } }
     }
 
-    var items: [Element] { box.items.withLock { $0 } }
+    var items: [Element] { box.value }
 
     /// Waits until `count` elements came and returns them all.
     func wait(count: Int = 1, timeout: Duration = .seconds(10)) async throws -> [Element] {

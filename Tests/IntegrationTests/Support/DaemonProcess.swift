@@ -15,16 +15,9 @@ final class DaemonProcess: Sendable {
     }
 
     var stateDirectory: URL { URL(fileURLWithPath: daemon.stateDirectory) }
-    var bootIDFile: URL { URL(fileURLWithPath: daemon.bootIDFile) }
     var logFile: URL { URL(fileURLWithPath: daemon.logFile) }
-    var process: ChildProcess? { daemon.process }
     var pid: Int32? { daemon.pid }
     var log: String { daemon.log }
-    var arguments: [String] { daemon.arguments }
-    var extraArguments: [String] {
-        get { daemon.extraArguments }
-        set { daemon.extraArguments = newValue }
-    }
     var asSystemBus: Bool {
         get { daemon.asSystemBus }
         set { daemon.asSystemBus = newValue }

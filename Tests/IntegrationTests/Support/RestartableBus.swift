@@ -1,4 +1,3 @@
-import BackgroundFetchContract
 import DBus
 import Foundation
 import TestKit
@@ -15,7 +14,7 @@ final class RestartableBus: @unchecked Sendable {
     let socket: String
     var address: String { "unix:path=\(socket)" }
     private var busProcess: ChildProcess?
-    private var daemonProcess: ChildProcess?
+    private var daemon: DaemonUnderTest?
 
     init() throws {
         socket = directory.appendingPathComponent("bus").path
@@ -33,34 +32,22 @@ final class RestartableBus: @unchecked Sendable {
     func stopBus() {
         busProcess?.terminate(SIGTERM)
         busProcess = nil
-        if let daemon = daemonProcess, daemon.wait(timeout: 10) == nil { daemon.terminate() }
-        daemonProcess = nil
+        if let process = daemon?.process, process.wait(timeout: 10) == nil { process.terminate() }
+        daemon = nil
     }
 
     /// Starts `bgfetchd` with its state in this bus's folder and waits for its name.
     func startDaemon(_ arguments: [String] = ["--minimum-interval-floor", "1"]) throws {
-        let log = directory.appendingPathComponent("bgfetchd.log").path
-        let process = try ChildProcess(
-            Paths.bgfetchd,
-            ["--address", address, "--state-dir", directory.appendingPathComponent("state").path, "--log-level", "debug"]
-                + arguments,
-            stdout: log, stderr: log)
-        daemonProcess = process
-        let client = try connect()
-        defer { client.close() }
-        let deadline = Date().addingTimeInterval(15)
-        while Date() < deadline {
-            if (try? client.callBus("NameHasOwner", [.string(Wire.busName)]).first?.boolValue) == true { return }
-            guard process.isRunning else { throw HarnessError("bgfetchd exited with \(process.exitCode ?? -1)") }
-            usleep(10_000)
-        }
-        throw HarnessError("bgfetchd did not take its name")
+        let daemon = try DaemonUnderTest(
+            executable: Paths.bgfetchd, address: address, directory: directory.path, arguments: arguments, logLevel: "debug")
+        try daemon.start(timeout: 15)
+        self.daemon = daemon
     }
 
     func connect() throws -> BusConnection { try BusConnection.connect(.address(address), threadName: "test-client") }
 
     deinit {
-        daemonProcess?.terminate()
+        daemon = nil
         busProcess?.terminate()
         try? FileManager.default.removeItem(at: directory)
     }

@@ -27,22 +27,9 @@ enum TestUsers {
         return User(name: name, uid: entry.pointee.pw_uid, gid: entry.pointee.pw_gid)
     }
 
-    /// Runs the scripted bus client as `user` and returns its results, one per operation.
-    static func runClient(as user: User?, address: String, _ operations: [[Any]]) throws -> [Any] {
-        let json = String(decoding: try JSONSerialization.data(withJSONObject: operations), as: UTF8.self)
-        let script = Paths.fixtures.appendingPathComponent("bus_client.py").path
-        let result: CommandResult
-        if let user {
-            result = try Command.run(
-                "/usr/bin/setpriv",
-                ["--reuid=\(user.uid)", "--regid=\(user.gid)", "--clear-groups", "/usr/bin/python3", script, address, json])
-        } else {
-            result = try Command.run("/usr/bin/python3", [script, address, json])
-        }
-        guard result.status == 0, let data = result.stdout.data(using: .utf8),
-            let list = try JSONSerialization.jsonObject(with: data) as? [Any]
-        else { throw HarnessError("bus client failed: \(result)") }
-        return list
+    /// Runs the scripted bus client as `user` to its end and returns its results, one per operation.
+    static func runClient(as user: User?, bus: TestBus, _ operations: [[Any]]) throws -> [Any] {
+        try ScriptedClient("client-\(UUID().uuidString.prefix(8))", as: user, bus: bus, operations).results()
     }
 }
 
