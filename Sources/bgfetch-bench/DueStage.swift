@@ -1,7 +1,6 @@
 import DBus
 import Foundation
 import TestKit
-import Synchronization
 
 /// Many tasks falling due at the same instant: how late their
 /// `FetchRequested` signals reach the apps.
@@ -34,7 +33,7 @@ enum DueStage {
 
     static func run(_ lab: Lab, template: String, count: Int, clients clientCount: Int, lead: Double) throws(HarnessError) -> Outcome {
         let folder = try RestoreStage.stateFolder(lab, "due", from: template)
-        var clients: [BusConnection] = []
+        var clients: [ServiceClient] = []
         defer { for client in clients { client.close() } }
         let arrivals = (0...clientCount).map { _ in Arrivals() }
         for index in 0...clientCount {
@@ -88,7 +87,7 @@ enum DueStage {
     static func busFloor(
         _ lab: Lab, to destinations: [String], count: Int, arrivals: [Arrivals]
     ) throws(HarnessError) -> Sample {
-        let sender = try lab.connect(thread: "bench-burst")
+        let sender = try lab.connect(thread: "bench-burst").connection
         defer { sender.close() }
         let started = Handoff<Result<Int64, HarnessError>>()
         sender.loop.execute {
@@ -117,25 +116,14 @@ enum DueStage {
 /// Arrival times of signals at one client.
 final class Arrivals: Sendable {
     /// A client that owns `app` and records here when each FetchRequested arrives.
-    func listen(_ lab: Lab, app: String, thread: String) throws(HarnessError) -> BusConnection {
-        let client = try lab.connect(app: app, thread: thread)
-        client.setMessageHandler { [self] message in
-            guard message.kind == .signal, message.member == "FetchRequested" else { return false }
-            record(Clocks.unixMicros)
-            return true
+    func listen(_ lab: Lab, app: String, thread: String) throws(HarnessError) -> ServiceClient {
+        try lab.connect(app: app, thread: thread) { [stamps] message in
+            if message.member == "FetchRequested" { stamps.withLock { $0.append(Clocks.unixMicros) } }
         }
-        do {
-            try client.addMatch("type='signal',interface='\(ServiceClient.app)',member='FetchRequested'")
-        } catch {
-            client.close()
-            throw HarnessError("AddMatch failed: \(error)")
-        }
-        return client
     }
 
-    private let stamps = Mutex<[Int64]>([])
-    func record(_ time: Int64) { stamps.withLock { $0.append(time) } }
-    var times: [Int64] { stamps.withLock { $0 } }
-    var count: Int { stamps.withLock { $0.count } }
+    private let stamps = Locked<[Int64]>([])
+    var times: [Int64] { stamps.value }
+    var count: Int { stamps.value.count }
     func reset() { stamps.withLock { $0.removeAll() } }
 }

@@ -46,11 +46,14 @@ final class Lab {
         return path
     }
 
-    /// A client connection; with `app`, it first owns that well-known name,
-    /// which makes it that app (the bench runs outside any app scope).
-    func connect(app: String? = nil, thread: String) throws(HarnessError) -> BusConnection {
+    /// A client; with `app`, it first owns that well-known name, which makes
+    /// it that app (the bench runs outside any app scope). `onSignal` gets
+    /// the service's signals, on the connection's thread.
+    func connect(
+        app: String? = nil, thread: String, onSignal: (@Sendable (Message) -> Void)? = nil
+    ) throws(HarnessError) -> ServiceClient {
         do {
-            return try ServiceClient(address: bus.address, name: app, threadName: thread).connection
+            return try ServiceClient(address: bus.address, name: app, threadName: thread, onSignal: onSignal)
         } catch {
             throw HarnessError("cannot connect to the private bus\(app.map { " as \($0)" } ?? ""): \(error)")
         }

@@ -19,14 +19,14 @@ enum RegisterStage {
     /// Every client registers new tasks (`t<firstIndex>`, ...; each client is
     /// its own app) back to back for `seconds`, all at once, each with
     /// blocking calls from a thread of its own (a loop's thread refuses them).
-    static func run(_ clients: [BusConnection], seconds: Double, firstIndex: Int) throws(HarnessError) -> Outcome {
+    static func run(_ clients: [ServiceClient], seconds: Double, firstIndex: Int) throws(HarnessError) -> Outcome {
         struct ClientRun: Sendable {
             var start: UInt64
             var end: UInt64
             var latencies: [Double]
         }
         let deadline = Clocks.nanos + UInt64(seconds * 1e9)
-        let handoffs = clients.map { connection in
+        let handoffs = clients.map { client in
             let handoff = Handoff<Result<ClientRun, HarnessError>>()
             Thread.detachNewThread {
                 var run = ClientRun(start: Clocks.nanos, end: 0, latencies: [])
@@ -36,7 +36,7 @@ enum RegisterStage {
                         let message = try ServiceClient.message(
                             "RegisterTask", [.string("t\(index)"), .vardict(.options(interval: 3600, stopOnTerminate: false))])
                         let start = Clocks.nanos
-                        _ = try connection.callBlocking(message, timeoutMilliseconds: 30_000)
+                        _ = try client.connection.callBlocking(message, timeoutMilliseconds: 30_000)
                         run.end = Clocks.nanos
                         run.latencies.append(Double(run.end - start) / 1e6)
                         index += 1
@@ -67,18 +67,5 @@ enum RegisterStage {
             latency: Sample(runs.flatMap(\.latencies)),
             early: Sample(zip(runs, tenths).flatMap { run, tenth in run.latencies.prefix(tenth) }),
             late: Sample(zip(runs, tenths).flatMap { run, tenth in run.latencies.suffix(tenth) }))
-    }
-
-    /// The distinct app ids that hold tasks, by the daemon's Manager.ListTasks:
-    /// proof that each client was taken for its own app.
-    static func appCount(_ connection: BusConnection) throws(HarnessError) -> (apps: Int, tasks: Int) {
-        do {
-            let reply = try connection.callBlocking(try ServiceClient.message("ListTasks", interface: ServiceClient.manager))
-            let items = reply.arguments.first?.arrayValue ?? []
-            let apps = Set(items.compactMap { $0.structValue?.first?.stringValue })
-            return (apps.count, items.count)
-        } catch {
-            throw HarnessError("ListTasks failed: \(error)")
-        }
     }
 }

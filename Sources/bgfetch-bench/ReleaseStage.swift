@@ -63,7 +63,7 @@ enum ReleaseStage {
         try setNetworkState(20)  // disconnected
 
         let daemon = try lab.startDaemon(stateDirectory: try lab.folder("release"), systemBus: system.address)
-        var connections: [BusConnection] = []
+        var connections: [ServiceClient] = []
         defer { for connection in connections { connection.close() } }
         let arrivals = (0..<clients).map { _ in Arrivals() }
         for index in 0..<clients {
@@ -75,8 +75,7 @@ enum ReleaseStage {
         ])
         for index in 0..<count {
             do {
-                _ = try connections[index % clients].callBlocking(
-                    ServiceClient.message("RegisterTask", [.string("wait\(index)"), options]))
+                try connections[index % clients].call("RegisterTask", [.string("wait\(index)"), options])
             } catch {
                 throw HarnessError("RegisterTask failed: \(error)")
             }
@@ -110,17 +109,11 @@ enum ReleaseStage {
     }
 
     /// How many tasks are waiting, from the manager's list.
-    private static func waitingCount(_ probe: BusConnection) throws(HarnessError) -> Int {
-        let reply: Message
+    private static func waitingCount(_ probe: ServiceClient) throws(HarnessError) -> Int {
         do {
-            reply = try probe.callBlocking(ServiceClient.message("ListTasks", interface: ServiceClient.manager))
+            return try probe.allTasks().values.flatMap(\.values).filter { $0["state"]?.stringValue == "waiting" }.count
         } catch {
             throw HarnessError("ListTasks failed: \(error)")
         }
-        var waiting = 0
-        for item in reply.arguments.first?.arrayValue ?? [] {
-            if item.structValue?[2].vardictValue?["state"]?.stringValue == "waiting" { waiting += 1 }
-        }
-        return waiting
     }
 }

@@ -33,7 +33,7 @@ extension Stages {
         _ template: String, clients count: Int, label: String, floor: inout SQLiteFloor
     ) throws(HarnessError) -> (rate: Double, floor: Double, ratio: Double) {
         let daemon = try lab.startDaemon(stateDirectory: try RestoreStage.stateFolder(lab, label, from: template))
-        var clients: [BusConnection] = []
+        var clients: [ServiceClient] = []
         defer { for client in clients { client.close() } }
         for index in 0..<count {
             let app = "\(Lab.appPrefix).\(count == 1 ? "Solo" : "App\(index)")"
@@ -67,13 +67,15 @@ extension Stages {
                     + "(round trip median \(Format.millis(outcome.latency.median)), p99 \(Format.millis(outcome.latency.percentile(99)))), "
                     + "SQLite \(Format.rate(floors[round])): ratio \(Format.fixed(outcome.callsPerSecond / around, 2))\(cpu)")
         }
-        let held = try RegisterStage.appCount(clients[0])
+        // Proof that each client was taken for its own app: the distinct app ids that hold tasks.
+        let held: [String: [String: [String: DBusValue]]]
+        do { held = try clients[0].allTasks() } catch { throw HarnessError("ListTasks failed: \(error)") }
         try daemon.stopCleanly()
         detail(
-            "the daemon ended with \(Format.count(held.tasks)) tasks of \(held.apps) app(s); "
+            "the daemon ended with \(Format.count(held.values.reduce(0) { $0 + $1.count })) tasks of \(held.count) app(s); "
                 + "raw SQLite used \(Format.micros(Sample(floorCPU).median)) of CPU per commit")
-        guard held.apps == count else {
-            throw HarnessError("the daemon saw \(held.apps) app(s), not \(count): is the bench running inside an app's systemd scope?")
+        guard held.count == count else {
+            throw HarnessError("the daemon saw \(held.count) app(s), not \(count): is the bench running inside an app's systemd scope?")
         }
         return (Sample(rates).median, Sample(floors).median, Sample(ratios).median)
     }
