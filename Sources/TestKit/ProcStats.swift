@@ -21,6 +21,12 @@ public struct ProcStats: Sendable, CustomStringConvertible {
         return ProcStats(rssKiB: current, fds: fds)
     }
 
+    /// The higher of each reading, this one's and `other`'s (none: this one's).
+    public func peak(_ other: ProcStats?) -> ProcStats {
+        guard let other else { return self }
+        return ProcStats(rssKiB: Swift.max(rssKiB, other.rssKiB), fds: Swift.max(fds, other.fds))
+    }
+
     public var rssMiB: Double { Double(rssKiB) / 1024 }
     public var description: String { String(format: "RSS %.1f MiB, %d fds", rssMiB, fds) }
 

@@ -37,7 +37,7 @@ struct Churn {
             let next = min(cycles, done + chunk)
             runCycles((warmUp + done)..<(warmUp + next), workers: workers, address: bus.address, failures: failures)
             done = next
-            if let stats = daemon.stats { peak = ProcStats(rssKiB: max(peak.rssKiB, stats.rssKiB), fds: max(peak.fds, stats.fds)) }
+            peak = peak.peak(daemon.stats)
             report.progress(String(format: "%d/%d cycles (%.0f/s); daemon %@", done, cycles, Double(done) / (Clocks.now - started), daemon.stats?.description ?? "gone"))
             guard daemon.isAlive else { break }
         }

@@ -2,7 +2,6 @@ import DBus
 import Foundation
 import TestKit
 import Glibc
-import Synchronization
 
 /// The fuzzer: introspects the service and calls every member with values
 /// generated from its signature, wrong signatures, extra and missing
@@ -48,8 +47,7 @@ struct Fuzzer {
 
         let outcomes = Tally()
         let mismatches = Tally()
-        let maxRSS = Mutex(baseline?.rssKiB ?? 0)
-        let maxFDs = Mutex(baseline?.fds ?? 0)
+        var peak = baseline ?? ProcStats(rssKiB: 0, fds: 0)
         let window = DispatchSemaphore(value: 32)
         let started = Clocks.now
         var unbuildable = 0
@@ -84,10 +82,7 @@ struct Fuzzer {
             }
             if index % 250 == 0 {
                 guard daemon.isAlive else { break }
-                if let stats = daemon.stats {
-                    maxRSS.withLock { $0 = max($0, stats.rssKiB) }
-                    maxFDs.withLock { $0 = max($0, stats.fds) }
-                }
+                peak = peak.peak(daemon.stats)
             }
             if index > 0 && index % max(1, calls.count / 5) == 0 {
                 report.progress("\(index)/\(calls.count) calls, \(String(format: "%.0f", Double(index) / (Clocks.now - started)))/s; daemon \(daemon.stats?.description ?? "gone")")
@@ -112,17 +107,15 @@ struct Fuzzer {
         for client in clients { client.close() }
         usleep(500_000)
         let final = daemon.stats
-        let peakRSS = maxRSS.withLock { $0 }
-        let peakFDs = maxFDs.withLock { $0 }
         if let baseline, let final {
-            report.check(peakRSS - baseline.rssKiB < 96 * 1024, "RSS stays bounded (< 96 MiB growth)", "baseline \(baseline), peak \(peakRSS / 1024) MiB")
+            report.check(peak.rssKiB - baseline.rssKiB < 96 * 1024, "RSS stays bounded (< 96 MiB growth)", "baseline \(baseline), peak \(peak.rssKiB / 1024) MiB")
             report.check(final.rssKiB - baseline.rssKiB < 48 * 1024, "RSS after the fuzzing is near the baseline (< 48 MiB growth)", "baseline \(baseline), after \(final)")
             report.check(final.fds <= baseline.fds + 2, "open descriptors return to the baseline", "baseline \(baseline.fds), after \(final.fds)")
-            report.check(peakFDs <= baseline.fds + 8, "open descriptors stay bounded", "baseline \(baseline.fds), peak \(peakFDs)")
+            report.check(peak.fds <= baseline.fds + 8, "open descriptors stay bounded", "baseline \(baseline.fds), peak \(peak.fds)")
         }
         report.figure("calls tried", "\(calls.count - unbuildable) (\(outcomes["sent without reply"]) without reply; \(unbuildable) not buildable by libdbus)")
         report.figure("replies", outcomes.description)
-        report.figure("daemon before/after", "\(baseline?.description ?? "?") → \(final?.description ?? "?") (peak RSS \(String(format: "%.1f", Double(peakRSS) / 1024)) MiB, peak fds \(peakFDs))")
+        report.figure("daemon before/after", "\(baseline?.description ?? "?") → \(final?.description ?? "?") (peak RSS \(String(format: "%.1f", peak.rssMiB)) MiB, peak fds \(peak.fds))")
         report.figure("calls per second", String(format: "%.0f", Double(calls.count) / (Clocks.now - started)))
 
         // A clean stop: exit 0, and nothing a sanitizer (a --sanitize build) would say.

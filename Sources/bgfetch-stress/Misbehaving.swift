@@ -96,8 +96,8 @@ struct Misbehaving {
                 pingLatencies.append(ms)
             }
             if let ms = roundTrip(try? Message.busDriverCall("GetId")) { busLatencies.append(ms) }
-            if t1 - lastStats > 0.5, let stats = daemon.stats {
-                peak = ProcStats(rssKiB: max(peak.rssKiB, stats.rssKiB), fds: max(peak.fds, stats.fds))
+            if t1 - lastStats > 0.5 {
+                peak = peak.peak(daemon.stats)
                 lastStats = t1
             }
             if t1 - lastContinue > 3 {
