@@ -84,12 +84,12 @@ struct AppProcess {
                     break
                 case .twice:
                     note(app.result("FinishFetch", [.uint64(event.id), .uint32(2)]), "first answer", shared.tally)
-                    noteRefusal(app.result("FinishFetch", [.uint64(event.id), .uint32(2)]), "second answer", shared.tally)
+                    note(app.result("FinishFetch", [.uint64(event.id), .uint32(2)]), "second answer", shared.tally, refused: true)
                 case .late:
                     late.append((Clocks.now + fetchTimeout + 1, event.app, event.id))
                 case .wrongid:
                     for other in [event.id &- 1, event.id &+ 1, event.id &+ 7] where other != event.id {
-                        noteRefusal(app.result("FinishFetch", [.uint64(other), .uint32(2)]), "another app's id", shared.tally)
+                        note(app.result("FinishFetch", [.uint64(other), .uint32(2)]), "another app's id", shared.tally, refused: true)
                     }
                 case .sigstop:
                     // Near the end no more: the process must be able to finish.
@@ -113,7 +113,7 @@ struct AppProcess {
             let now = Clocks.now
             for entry in late where entry.due <= now {
                 if let app = apps[entry.app] {
-                    noteRefusal(app.result("FinishFetch", [.uint64(entry.id), .uint32(2)]), "late answer", shared.tally)
+                    note(app.result("FinishFetch", [.uint64(entry.id), .uint32(2)]), "late answer", shared.tally, refused: true)
                 }
             }
             late.removeAll { $0.due <= now }
@@ -145,33 +145,20 @@ struct AppProcess {
             } catch { continue }
             shared.inFlight.add(1, ordering: .relaxed)
             sent = true
-            app.callAsync(message, timeout: 25_000) { result in
+            app.callAsync(message, timeout: 25_000) { [self] result in
                 shared.inFlight.subtract(1, ordering: .relaxed)
-                switch result {
-                case .success: shared.tally.add("flood ok")
-                case .failure(let error) where error.name == DBusError.Name.noReply: shared.tally.add("no reply")
-                case .failure(let error): shared.tally.add("flood \(error.name.split(separator: ".").last ?? "")")
-                }
+                note(result.map(\.arguments), "flood", shared.tally)
             }
         }
         if !sent { usleep(500) }
     }
 
-    /// Counts a call that should succeed.
-    private func note(_ result: Result<[DBusValue], DBusError>, _ what: String, _ tally: Tally) {
+    /// Counts a call that should succeed, or with `refused`, one the daemon must refuse with UnknownRequest.
+    private func note(_ result: Result<[DBusValue], DBusError>, _ what: String, _ tally: Tally, refused: Bool = false) {
         switch result {
-        case .success: tally.add("\(what) ok")
+        case .success: tally.add(refused ? "ACCEPTED \(what)" : "\(what) ok")
         case .failure(let error) where error.name == DBusError.Name.noReply: tally.add("no reply")
-        case .failure(let error): tally.add("\(what) \(error.name.split(separator: ".").last ?? "")")
-        }
-    }
-
-    /// Counts a call the daemon must refuse with UnknownRequest.
-    private func noteRefusal(_ result: Result<[DBusValue], DBusError>, _ what: String, _ tally: Tally) {
-        switch result {
-        case .success: tally.add("ACCEPTED \(what)")
-        case .failure(let error) where error.name == DBusError.Name.noReply: tally.add("no reply")
-        case .failure(let error) where error.name.hasSuffix("UnknownRequest"): tally.add("\(what) refused")
+        case .failure(let error) where refused && error.name.hasSuffix("UnknownRequest"): tally.add("\(what) refused")
         case .failure(let error): tally.add("\(what) \(error.name.split(separator: ".").last ?? "")")
         }
     }
