@@ -29,13 +29,10 @@ final class Lab {
     init(directory: String, bgfetchd: String, dbusDaemon: String, busConfig: PrivateBus.Config) throws(HarnessError) {
         self.directory = directory
         self.bgfetchd = bgfetchd
-        configFile = directory + "/bgfetchd.conf"
-        do {
-            try Self.config.write(toFile: configFile, atomically: true, encoding: .utf8)
-            bus = try PrivateBus(config: busConfig, in: directory, executable: dbusDaemon)
-        } catch {
-            throw HarnessError("\(error)")
-        }
+        let configFile = directory + "/bgfetchd.conf"
+        self.configFile = configFile
+        try HarnessError.wrapping { try Lab.config.write(toFile: configFile, atomically: true, encoding: .utf8) }
+        bus = try HarnessError.wrapping { try PrivateBus(config: busConfig, in: directory, executable: dbusDaemon) }
     }
 
     /// A new, empty folder under the work folder.
@@ -52,10 +49,8 @@ final class Lab {
     func connect(
         app: String? = nil, thread: String, onSignal: (@Sendable (Message) -> Void)? = nil
     ) throws(HarnessError) -> ServiceClient {
-        do {
-            return try ServiceClient(address: bus.address, name: app, threadName: thread, onSignal: onSignal)
-        } catch {
-            throw HarnessError("cannot connect to the private bus\(app.map { " as \($0)" } ?? ""): \(error)")
+        try HarnessError.wrapping("cannot connect to the private bus\(app.map { " as \($0)" } ?? "")") {
+            try ServiceClient(address: bus.address, name: app, threadName: thread, onSignal: onSignal)
         }
     }
 
@@ -67,7 +62,7 @@ final class Lab {
     func startDaemon(
         stateDirectory: String, newBoot: Bool = false, timeout: Double = 120, systemBus: String? = nil
     ) throws(HarnessError) -> DaemonUnderTest {
-        do {
+        try HarnessError.wrapping {
             let daemon = try DaemonUnderTest(
                 executable: bgfetchd, address: bus.address, directory: stateDirectory, arguments: ["--config", configFile],
                 stateDirectory: stateDirectory, bootID: newBoot ? "bench-boot-2" : "bench-boot-1")
@@ -76,8 +71,6 @@ final class Lab {
             try pollUntil("the name to be free", timeout: 10) { daemon.nameOwned ? nil : true }
             try daemon.start(timeout: timeout)
             return daemon
-        } catch {
-            throw HarnessError("\(error)")
         }
     }
 }

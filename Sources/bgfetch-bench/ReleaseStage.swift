@@ -23,12 +23,8 @@ enum ReleaseStage {
     static let clients = 10
 
     static func run(_ lab: Lab, count: Int) throws(HarnessError) -> Outcome {
-        let system: PrivateBus
-        do {
-            system = try PrivateBus(config: .session, in: try lab.folder("system-bus"))
-        } catch {
-            throw HarnessError("cannot start the second private bus: \(error)")
-        }
+        let folder = try lab.folder("system-bus")
+        let system = try HarnessError.wrapping("cannot start the second private bus") { try PrivateBus(config: .session, in: folder) }
         defer { system.stop() }
         let mockLog = try lab.folder("networkmanager") + "/dbusmock.log"
         let mock = try ChildProcess(
@@ -36,21 +32,16 @@ enum ReleaseStage {
             environment: ProcessInfo.processInfo.environment.merging(["DBUS_SYSTEM_BUS_ADDRESS": system.address]) { $1 },
             stdout: mockLog, stderr: mockLog)
         defer { mock.terminate(SIGTERM) }
-        let control: BusConnection
-        do {
-            control = try BusConnection.connect(.address(system.address), threadName: "bench-mock-control")
-        } catch {
-            throw HarnessError("cannot connect to the second bus: \(error)")
+        let control = try HarnessError.wrapping("cannot connect to the second bus") {
+            try BusConnection.connect(.address(system.address), threadName: "bench-mock-control")
         }
         defer { control.close() }
         func setNetworkState(_ state: UInt32) throws(HarnessError) {
-            do {
-                _ = try control.callBlocking(
+            _ = try HarnessError.wrapping("cannot set NetworkManager's state (is python3-dbusmock installed?)") {
+                try control.callBlocking(
                     Message.methodCall(
                         destination: "org.freedesktop.NetworkManager", path: "/org/freedesktop",
                         interface: "org.freedesktop.DBus.Mock", member: "SetGlobalConnectionState", [.uint32(state)]))
-            } catch {
-                throw HarnessError("cannot set NetworkManager's state (is python3-dbusmock installed?): \(error)")
             }
         }
         let giveUpMock = Clocks.nanos + 15_000_000_000
@@ -74,19 +65,15 @@ enum ReleaseStage {
             RegisterOptionKey.minimumInterval: .uint32(1), .stopOnTerminate: .bool(true), .requiresNetwork: .bool(true),
         ])
         for index in 0..<count {
-            do {
-                try connections[index % clients].call("RegisterTask", [.string("wait\(index)"), options])
-            } catch {
-                throw HarnessError("RegisterTask failed: \(error)")
-            }
+            try HarnessError.wrapping("RegisterTask failed") { try connections[index % clients].call("RegisterTask", [.string("wait\(index)"), options]) }
         }
         // Every task falls due (a second after registering) and waits.
         let probe = try lab.connect(thread: "bench-release-probe")
         defer { probe.close() }
-        let giveUpWaiting = Clocks.nanos + 60_000_000_000
-        while try waitingCount(probe) < count {
-            guard Clocks.nanos < giveUpWaiting else { throw HarnessError("not every task was waiting after 60 s") }
-            Thread.sleep(forTimeInterval: 0.1)
+        try HarnessError.wrapping("not every task was waiting") {
+            try pollUntil("every task to wait", timeout: 60, every: 0.1) { () throws -> Bool? in
+                try probe.allTasks().values.flatMap(\.values).filter { $0["state"]?.stringValue == "waiting" }.count >= count ? true : nil
+            }
         }
         guard arrivals.allSatisfy({ $0.count == 0 }) else { throw HarnessError("a waiting task was sent while offline") }
         let logBefore = daemon.log
@@ -106,14 +93,5 @@ enum ReleaseStage {
         let floor = try DueStage.busFloor(lab, to: connections.map(\.uniqueName), count: count, arrivals: arrivals)
         return Outcome(
             wakeUps: released.count, lastArrival: Double(times.max()! - changed) / 1000, busOnly: floor.max)
-    }
-
-    /// How many tasks are waiting, from the manager's list.
-    private static func waitingCount(_ probe: ServiceClient) throws(HarnessError) -> Int {
-        do {
-            return try probe.allTasks().values.flatMap(\.values).filter { $0["state"]?.stringValue == "waiting" }.count
-        } catch {
-            throw HarnessError("ListTasks failed: \(error)")
-        }
     }
 }

@@ -28,11 +28,7 @@ enum RestoreStage {
     /// Copies `database` into a new state folder.
     static func stateFolder(_ lab: Lab, _ label: String, from database: String) throws(HarnessError) -> String {
         let folder = try lab.folder(label)
-        do {
-            try FileManager.default.copyItem(atPath: database, toPath: folder + "/" + databaseName)
-        } catch {
-            throw HarnessError("cannot copy \(database): \(error.localizedDescription)")
-        }
+        try HarnessError.wrapping("cannot copy \(database)") { try FileManager.default.copyItem(atPath: database, toPath: folder + "/" + databaseName) }
         return folder
     }
 

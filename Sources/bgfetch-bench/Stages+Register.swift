@@ -68,8 +68,7 @@ extension Stages {
                     + "SQLite \(Format.rate(floors[round])): ratio \(Format.fixed(outcome.callsPerSecond / around, 2))\(cpu)")
         }
         // Proof that each client was taken for its own app: the distinct app ids that hold tasks.
-        let held: [String: [String: [String: DBusValue]]]
-        do { held = try clients[0].allTasks() } catch { throw HarnessError("ListTasks failed: \(error)") }
+        let held = try HarnessError.wrapping("ListTasks failed") { try clients[0].allTasks() }
         try daemon.stopCleanly()
         detail(
             "the daemon ended with \(Format.count(held.values.reduce(0) { $0 + $1.count })) tasks of \(held.count) app(s); "

@@ -31,13 +31,11 @@ enum StateSeeder {
             record.binding = task.binding
             batch.save(record)
         }
-        do {
+        try HarnessError.wrapping("cannot seed \(path)") {
             var quiet = Logger(label: "bench-seed")
             quiet.logLevel = .critical
             let store = try SQLiteTaskStore(directory: directory, logger: quiet)
             try store.write(batch)
-        } catch {
-            throw HarnessError("cannot seed \(path): \(error)")
         }
     }
 }
