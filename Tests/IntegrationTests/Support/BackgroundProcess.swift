@@ -24,6 +24,9 @@ final class BackgroundProcess: Sendable {
     var stdout: String { (try? String(contentsOf: outURL, encoding: .utf8)) ?? "" }
     var stderr: String { (try? String(contentsOf: errURL, encoding: .utf8)) ?? "" }
     var isRunning: Bool { process.isRunning }
+    var exitCode: Int32? { process.exitCode }
+    /// Its exit status once it ended, waiting at most `timeout` seconds (blocking); nil if it still runs.
+    func wait(timeout: TimeInterval) -> Int32? { process.wait(timeout: timeout) }
 
     /// Waits until stderr (or stdout) contains `text`.
     func waitForOutput(_ text: String, inStderr: Bool = true, timeout: Duration = .seconds(10)) async throws {

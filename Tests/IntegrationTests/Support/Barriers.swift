@@ -19,38 +19,24 @@ import TestKit
 ///
 /// The results, one per operation, are the last line of its output.
 final class ScriptedClient: Sendable {
-    private let process: ChildProcess
-    private let output: URL
-    private let errors: URL
+    private let process: BackgroundProcess
     private let name: String
 
     init(_ name: String, as user: TestUsers.User?, bus: TestBus, _ operations: [[Any]]) throws {
         self.name = name
-        let script = Paths.fixtures.appendingPathComponent("bus_client.py")
-        output = bus.directory.appendingPathComponent("\(name).out")
-        errors = bus.directory.appendingPathComponent("\(name).err")
         let json = String(decoding: try JSONSerialization.data(withJSONObject: operations), as: UTF8.self)
-        let command = ["/usr/bin/python3", script.path, bus.address, json]
-        if let user {
-            process = try ChildProcess(
-                "/usr/bin/setpriv",
-                ["--reuid=\(user.uid)", "--regid=\(user.gid)", "--clear-groups"] + command,
-                stdout: output.path, stderr: errors.path)
-        } else {
-            process = try ChildProcess(command[0], Array(command.dropFirst()), stdout: output.path, stderr: errors.path)
-        }
+        let command = ["/usr/bin/python3", Paths.fixtures.appendingPathComponent("bus_client.py").path, bus.address, json]
+        let asUser = user.map { ["/usr/bin/setpriv", "--reuid=\($0.uid)", "--regid=\($0.gid)", "--clear-groups"] } ?? []
+        process = try BackgroundProcess((asUser + command)[0], Array((asUser + command).dropFirst()))
     }
 
-    private var text: String { (try? String(contentsOf: output, encoding: .utf8)) ?? "" }
     /// Its output and its error output, for failure messages.
-    private var transcript: String {
-        "stdout: \(text)\nstderr: \((try? String(contentsOf: errors, encoding: .utf8)) ?? "")"
-    }
+    private var transcript: String { "stdout: \(process.stdout)\nstderr: \(process.stderr)" }
 
     /// Waits until it printed `READY` (it fails at once if the client ended first).
     func waitUntilReady(timeout: TimeInterval = 20) throws {
         try pollUntil("\(name) to be ready", timeout: timeout) { () throws -> Bool? in
-            if text.split(whereSeparator: \.isNewline).contains("READY") { return true }
+            if process.stdout.split(whereSeparator: \.isNewline).contains("READY") { return true }
             if !process.isRunning { throw HarnessError("\(name) ended before it was ready (exit \(process.exitCode ?? -1)):\n\(transcript)") }
             return nil
         }
@@ -59,7 +45,7 @@ final class ScriptedClient: Sendable {
     /// Waits for it to end (with status 0) and returns its results, one per operation.
     func results(timeout: TimeInterval = 30) throws -> [Any] {
         guard let status = process.wait(timeout: timeout) else { throw HarnessError("\(name) still runs after \(timeout) s:\n\(transcript)") }
-        guard status == 0, let last = text.split(whereSeparator: \.isNewline).last,
+        guard status == 0, let last = process.stdout.split(whereSeparator: \.isNewline).last,
             let list = try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [Any]
         else { throw HarnessError("\(name) failed (exit \(status)):\n\(transcript)") }
         return list

@@ -29,7 +29,7 @@ enum TestUsers {
 
     /// Runs the scripted bus client as `user` to its end and returns its results, one per operation.
     static func runClient(as user: User?, bus: TestBus, _ operations: [[Any]]) throws -> [Any] {
-        try ScriptedClient("client-\(UUID().uuidString.prefix(8))", as: user, bus: bus, operations).results()
+        try ScriptedClient("the bus client", as: user, bus: bus, operations).results()
     }
 }
 
