@@ -103,9 +103,9 @@ public final class PrivateBus: Sendable {
         if ownsDirectory { try? FileManager.default.removeItem(atPath: directory) }
     }
 
-    /// A new folder under the system's temporary folder.
-    public static func makeTemporaryDirectory(_ prefix: String) throws -> String {
-        var template = Array((NSTemporaryDirectory() + "\(prefix)-XXXXXX").utf8CString)
+    /// A new folder in `parent` (by default the system's temporary folder).
+    public static func makeTemporaryDirectory(_ prefix: String, in parent: String = NSTemporaryDirectory()) throws -> String {
+        var template = Array(((parent as NSString).appendingPathComponent("\(prefix)-XXXXXX")).utf8CString)
         let made = template.withUnsafeMutableBufferPointer { buffer in mkdtemp(buffer.baseAddress!).map { String(cString: $0) } }
         guard let made else { throw HarnessError("cannot make a temporary folder: \(String(cString: strerror(errno)))") }
         return made

@@ -57,12 +57,8 @@ struct BGFetchBench: ParsableCommand {
         var scale = quick ? Scale.quick : Scale.full
         if let idleSeconds { scale.idleSeconds = idleSeconds }
         guard let base = realpath(workDir, nil) else { throw ValidationError("--work-dir \(workDir) does not exist") }
-        var template = Array((String(cString: base) + "/bgfetch-bench-XXXXXX").utf8CString)
-        free(base)
-        guard let made = mkdtemp(&template) else {
-            throw ValidationError("cannot create a folder in \(workDir): \(String(cString: strerror(errno)))")
-        }
-        let directory = String(cString: made)
+        defer { free(base) }
+        let directory = try PrivateBus.makeTemporaryDirectory("bgfetch-bench", in: String(cString: base))
         defer {
             if keepWorkDir {
                 progress("work folder kept: \(directory)")
