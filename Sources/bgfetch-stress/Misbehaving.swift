@@ -24,17 +24,18 @@ struct Misbehaving {
         let daemon = try settings.startDaemon(on: bus, arguments: ["--fetch-timeout", String(Int(fetchTimeout)), "--config", configFile])
         defer { daemon.stop() }
 
-        // The well-behaved app: answers each fetch at once.
+        // The well-behaved app: answers each fetch at once, from its connection's thread, without waiting.
         let arrivals = Mutex<[Double]>([])
+        let goodClient = Locked<ServiceClient?>(nil)
         let good = try ServiceClient(address: bus.address, name: "org.stress.good", threadName: "good") { message in
             guard message.member == "FetchRequested", let id = message.arguments.last?.uint64Value else { return }
             arrivals.withLock { $0.append(Clocks.now) }
             if let finish = try? ServiceClient.message("FinishFetch", [.uint64(id), .uint32(2)]) {
-                goodFinish(finish)
+                goodClient.value?.callAsync(finish) { _ in }
             }
         }
         defer { good.close() }
-        goodFinishClient.withLock { $0 = good }
+        goodClient.withLock { $0 = good }
         let probe = try ServiceClient(address: bus.address, name: "org.stress.probe", threadName: "probe")
         defer { probe.close() }
         _ = probe.result("GetStatus")
@@ -196,13 +197,6 @@ struct Misbehaving {
             busDriver.median, busDriver.percentile(99)))
         report.figure("well-behaved fetches", String(format: "%d in %.0f s; gap p50 %.2f s, p99 %.2f s, max %.2f s (interval 1 s)", goodArrivals.count, duration, gaps.median, gaps.percentile(99), gaps.max))
         report.figure("daemon before/peak/after", "\(baseline?.description ?? "?") / \(peak.description) / \(after?.description ?? "?")")
-        goodFinishClient.withLock { $0 = nil }
+        goodClient.withLock { $0 = nil }
     }
-}
-
-/// The well-behaved app answers from its connection's thread, without waiting.
-private let goodFinishClient = Mutex<ServiceClient?>(nil)
-private func goodFinish(_ message: Message) {
-    guard let client = goodFinishClient.withLock({ $0 }) else { return }
-    client.callAsync(message) { _ in }
 }
