@@ -31,9 +31,10 @@ import Glibc
     ) throws(E) -> T {
         typealias Isolated = @DaemonActor () throws(E) -> T
         typealias Plain = () throws(E) -> T
-        // The actor's executor is the loop, so being on the loop's thread is
-        // being isolated to it; asked directly, this costs no runtime lookup.
-        loop.preconditionInLoop(file: file, line: line)
+        // The actor's executor is the loop: asked directly whether it is
+        // running its work here (its thread, or the thread running its late
+        // jobs), which costs no lookup in the concurrency runtime.
+        precondition(loop.isIsolatingCurrentContext() == true, "not on bgfetchd's event loop", file: file, line: line)
         return try withoutActuallyEscaping(operation) { (isolated: @escaping Isolated) throws(E) -> T in
             try unsafeBitCast(isolated, to: Plain.self)()
         }
