@@ -7,9 +7,8 @@ import DBus
 extension Daemon {
     /// A row's handler: a method of the daemon, called with it and the call.
     /// (Not the unapplied `Daemon.getStatus`: applying that to the daemon
-    /// allocates a closure on every call.) Its methods throw `DBusError`,
-    /// which Swift does not yet infer for a closure.
-    typealias Handler = @DaemonActor @Sendable (Daemon, MethodCall) throws -> [DBusValue]
+    /// allocates a closure on every call.)
+    typealias Handler = @DaemonActor @Sendable (Daemon, MethodCall) throws(DBusError) -> [DBusValue]
 
     /// The interfaces, with handlers calling `daemon` (nil: for printing only).
     /// The object server calls them on the daemon's loop.
@@ -17,15 +16,7 @@ extension Daemon {
         func bind(_ handler: @escaping Handler) -> DBusMethod.Handler {
             { [weak daemon] call throws(DBusError) in
                 guard let daemon else { throw .failed("the service is shutting down") }
-                return try DaemonActor.assumeIsolated { () throws(DBusError) in
-                    do {
-                        return try handler(daemon, call)
-                    } catch let error as DBusError {
-                        throw error
-                    } catch {
-                        throw .failed("\(error)")
-                    }
-                }
+                return try DaemonActor.assumeIsolated { () throws(DBusError) in try handler(daemon, call) }
             }
         }
         let config = config
@@ -33,15 +24,15 @@ extension Daemon {
             DBusInterface(
                 name: Wire.appInterface,
                 methods: [
-                    DBusMethod("RegisterTask", in: [.init("name", "s"), .init("options", "a{sv}")], handler: bind { try $0.registerTask($1) }),
-                    DBusMethod("UnregisterTask", in: [.init("name", "s")], handler: bind { try $0.unregisterTask($1) }),
-                    DBusMethod("UnregisterAllTasks", handler: bind { try $0.unregisterAllTasks($1) }),
-                    DBusMethod("IsTaskRegistered", in: [.init("name", "s")], out: [.init("registered", "b")], handler: bind { try $0.isTaskRegistered($1) }),
-                    DBusMethod("GetRegisteredTasks", out: [.init("tasks", "a(sa{sv})")], handler: bind { try $0.getRegisteredTasks($1) }),
-                    DBusMethod("GetStatus", out: [.init("status", "u")], handler: bind { try $0.getStatus($1) }),
-                    DBusMethod("SetMinimumInterval", in: [.init("seconds", "u")], handler: bind { try $0.setMinimumInterval($1) }),
-                    DBusMethod("FinishFetch", in: [.init("request_id", "t"), .init("result", "u")], handler: bind { try $0.finishFetch($1) }),
-                    DBusMethod("TriggerFetch", in: [.init("name", "s")], out: [.init("request_id", "t")], handler: bind { try $0.triggerFetch($1) }),
+                    DBusMethod("RegisterTask", in: [.init("name", "s"), .init("options", "a{sv}")], handler: bind { d, c throws(DBusError) in try d.registerTask(c) }),
+                    DBusMethod("UnregisterTask", in: [.init("name", "s")], handler: bind { d, c throws(DBusError) in try d.unregisterTask(c) }),
+                    DBusMethod("UnregisterAllTasks", handler: bind { d, c throws(DBusError) in try d.unregisterAllTasks(c) }),
+                    DBusMethod("IsTaskRegistered", in: [.init("name", "s")], out: [.init("registered", "b")], handler: bind { d, c throws(DBusError) in try d.isTaskRegistered(c) }),
+                    DBusMethod("GetRegisteredTasks", out: [.init("tasks", "a(sa{sv})")], handler: bind { d, c throws(DBusError) in try d.getRegisteredTasks(c) }),
+                    DBusMethod("GetStatus", out: [.init("status", "u")], handler: bind { d, c throws(DBusError) in try d.getStatus(c) }),
+                    DBusMethod("SetMinimumInterval", in: [.init("seconds", "u")], handler: bind { d, c throws(DBusError) in try d.setMinimumInterval(c) }),
+                    DBusMethod("FinishFetch", in: [.init("request_id", "t"), .init("result", "u")], handler: bind { d, c throws(DBusError) in try d.finishFetch(c) }),
+                    DBusMethod("TriggerFetch", in: [.init("name", "s")], out: [.init("request_id", "t")], handler: bind { d, c throws(DBusError) in try d.triggerFetch(c) }),
                 ],
                 signals: [
                     DBusSignal("FetchRequested", [.init("name", "s"), .init("request_id", "t")]),
@@ -56,12 +47,12 @@ extension Daemon {
             DBusInterface(
                 name: Wire.managerInterface,
                 methods: [
-                    DBusMethod("ListTasks", out: [.init("tasks", "a(ssa{sv})")], handler: bind { try $0.listTasks($1) }),
-                    DBusMethod("SetAppEnabled", in: [.init("app_id", "s"), .init("enabled", "b")], handler: bind { try $0.setAppEnabled($1) }),
-                    DBusMethod("TriggerTask", in: [.init("app_id", "s"), .init("name", "s")], out: [.init("request_id", "t")], handler: bind { try $0.triggerTask($1) }),
-                    DBusMethod("GetHistory", in: [.init("app_id", "s"), .init("name", "s")], out: [.init("fetches", "a(ttu)")], handler: bind { try $0.getHistory($1) }),
-                    DBusMethod("GetAppStatus", in: [.init("app_id", "s")], out: [.init("status", "u")], handler: bind { try $0.getAppStatus($1) }),
-                    DBusMethod("ListApps", out: [.init("apps", "a(suua{sv})")], handler: bind { try $0.listApps($1) }),
+                    DBusMethod("ListTasks", out: [.init("tasks", "a(ssa{sv})")], handler: bind { d, c throws(DBusError) in try d.listTasks(c) }),
+                    DBusMethod("SetAppEnabled", in: [.init("app_id", "s"), .init("enabled", "b")], handler: bind { d, c throws(DBusError) in try d.setAppEnabled(c) }),
+                    DBusMethod("TriggerTask", in: [.init("app_id", "s"), .init("name", "s")], out: [.init("request_id", "t")], handler: bind { d, c throws(DBusError) in try d.triggerTask(c) }),
+                    DBusMethod("GetHistory", in: [.init("app_id", "s"), .init("name", "s")], out: [.init("fetches", "a(ttu)")], handler: bind { d, c throws(DBusError) in try d.getHistory(c) }),
+                    DBusMethod("GetAppStatus", in: [.init("app_id", "s")], out: [.init("status", "u")], handler: bind { d, c throws(DBusError) in try d.getAppStatus(c) }),
+                    DBusMethod("ListApps", out: [.init("apps", "a(suua{sv})")], handler: bind { d, c throws(DBusError) in try d.listApps(c) }),
                 ],
                 signals: [
                     DBusSignal("FetchFinished", [.init("app_id", "s"), .init("name", "s"), .init("request_id", "t"), .init("result", "u")]),
