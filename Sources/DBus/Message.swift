@@ -120,7 +120,6 @@ public final class Message: @unchecked Sendable {
     // cost an allocation per call), and the name compared is already a C string.
     func has(path: CName) -> Bool { path.withCString { dbus_message_has_path(raw, $0) } != 0 }
     func has(interface: CName) -> Bool { interface.withCString { dbus_message_has_interface(raw, $0) } != 0 }
-    func has(interface: String) -> Bool { dbus_message_has_interface(raw, interface) != 0 }
     var hasInterfaceField: Bool { dbus_message_get_interface(raw) != nil }
     func has(signature: CName) -> Bool { signature.withCString { dbus_message_has_signature(raw, $0) } != 0 }
 

@@ -21,6 +21,9 @@ public final class ObjectServer: Sendable {
         }
     }
 
+    private static let introspectable = CName("org.freedesktop.DBus.Introspectable")
+    private static let properties = CName("org.freedesktop.DBus.Properties")
+
     /// A method as the server calls it, held by reference so that finding
     /// it copies nothing, with its input signature ready for libdbus.
     private final class Entry: Sendable {
@@ -75,12 +78,12 @@ public final class ObjectServer: Sendable {
             guard let entry = table.members[member] else { throw unknownMethod(member, table.interface.text) }
             return try call(entry, message)
         }
-        if message.has(interface: "org.freedesktop.DBus.Introspectable") {
-            guard member == "Introspect" else { throw unknownMethod(member, "org.freedesktop.DBus.Introspectable") }
+        if message.has(interface: Self.introspectable) {
+            guard member == "Introspect" else { throw unknownMethod(member, Self.introspectable.text) }
             try expect(message, "", member)
             return [.string(interfaces.introspectionXML())]
         }
-        if message.has(interface: "org.freedesktop.DBus.Properties") {
+        if message.has(interface: Self.properties) {
             return try properties(message, member: member)
         }
         throw DBusError(DBusError.Name.unknownInterface, "object '\(path)' has no interface '\(message.interface ?? "")'")
@@ -130,7 +133,7 @@ public final class ObjectServer: Sendable {
             let property = try findProperty(arguments[0].stringValue ?? "", arguments[1].stringValue ?? "")
             throw DBusError(DBusError.Name.propertyReadOnly, "property '\(property.name)' is read-only")
         default:
-            throw unknownMethod(member, "org.freedesktop.DBus.Properties")
+            throw unknownMethod(member, Self.properties.text)
         }
     }
 
