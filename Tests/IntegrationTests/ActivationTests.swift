@@ -106,9 +106,9 @@ struct ActivationTests {
         return manager
     }
 
-    /// A desktop entry for the app in a temporary `XDG_DATA_DIRS`; returns
-    /// the environment that points bgfetchd at it.
-    func desktopEntry(_ appID: String, dbusActivatable: Bool) throws -> [String: String] {
+    /// Starts bgfetchd on `bus` with a `DBusActivatable=true` desktop entry
+    /// for the app in a temporary `XDG_DATA_DIRS`.
+    func daemonWithDesktopEntry(_ appID: String, on bus: TestBus) throws -> DaemonProcess {
         let data = Paths.temporaryDirectory("bgfetch-xdg-data")
         let applications = data.appendingPathComponent("applications")
         try FileManager.default.createDirectory(at: applications, withIntermediateDirectories: true)
@@ -117,9 +117,12 @@ struct ActivationTests {
             Type=Application
             Name=Feeds
             Exec=/usr/bin/python3 \(Paths.desktopExample)
-            DBusActivatable=\(dbusActivatable)
+            DBusActivatable=true
             """.write(to: applications.appendingPathComponent("\(appID).desktop"), atomically: true, encoding: .utf8)
-        return ["XDG_DATA_DIRS": data.path, "XDG_DATA_HOME": Paths.temporaryDirectory("bgfetch-xdg-home").path]
+        let daemon = try DaemonProcess(bus: bus, arguments: ["--minimum-interval-floor", "60"])
+        daemon.environment = ["XDG_DATA_DIRS": data.path, "XDG_DATA_HOME": Paths.temporaryDirectory("bgfetch-xdg-home").path]
+        try daemon.start()
+        return daemon
     }
 
     /// The Python GApplication example, not running, is started by
@@ -132,9 +135,7 @@ struct ActivationTests {
             Exec=/usr/bin/python3 \(Paths.desktopExample) --gapplication-service
             """
         let bus = try TestBus(serviceDirectory: try serviceDirectory(["\(appID).service": service]))
-        let daemon = try DaemonProcess(bus: bus, arguments: ["--minimum-interval-floor", "60"])
-        daemon.environment = try desktopEntry(appID, dbusActivatable: true)
-        try daemon.start()
+        let daemon = try daemonWithDesktopEntry(appID, on: bus)
         // Run by hand once: it registers its task and quits.
         let registered = try Command.run("/usr/bin/python3", [Paths.desktopExample], environment: bus.environment)
         #expect(registered.status == 0 && registered.stdout.contains("registered refresh"), "\(registered)")
@@ -165,9 +166,7 @@ struct ActivationTests {
             Exec=\(Paths.swiftExample) --app-id \(appID) --once
             """
         let bus = try TestBus(serviceDirectory: try serviceDirectory(["\(appID).service": service]))
-        let daemon = try DaemonProcess(bus: bus, arguments: ["--minimum-interval-floor", "60"])
-        daemon.environment = try desktopEntry(appID, dbusActivatable: true)
-        try daemon.start()
+        let daemon = try daemonWithDesktopEntry(appID, on: bus)
         let manager = try ServiceClient(bus: bus, ownName: "org.example.Panel")
         defer { manager.close() }
         // Run by hand: it registers (stopOnTerminate false), then is stopped.
@@ -196,9 +195,7 @@ struct ActivationTests {
     @Test func aFailedDesktopActivationLeavesTheFetchPending() throws {
         let appID = "org.example.Ghost"
         let bus = try TestBus()
-        let daemon = try DaemonProcess(bus: bus, arguments: ["--minimum-interval-floor", "60"])
-        daemon.environment = try desktopEntry(appID, dbusActivatable: true)
-        try daemon.start()
+        let daemon = try daemonWithDesktopEntry(appID, on: bus)
         let manager = try registerAndLeave(bus, appID, "sync", .options(interval: 3600, stopOnTerminate: false))
         defer { manager.close() }
         try manager.call("TriggerTask", [.string(appID), .string("sync")], interface: ServiceClient.manager)
@@ -211,9 +208,7 @@ struct ActivationTests {
     @Test func launchNeverLeavesADesktopAppAlone() throws {
         let appID = "org.example.DesktopFeeds"
         let bus = try TestBus()
-        let daemon = try DaemonProcess(bus: bus, arguments: ["--minimum-interval-floor", "60"])
-        daemon.environment = try desktopEntry(appID, dbusActivatable: true)
-        try daemon.start()
+        let daemon = try daemonWithDesktopEntry(appID, on: bus)
         let manager = try registerAndLeave(
             bus, appID, "sync", ["minimumInterval": .uint32(3600), "stopOnTerminate": .bool(false), "launch": .string("never")])
         defer { manager.close() }
