@@ -39,7 +39,7 @@ import Logging
     var calls = FairQueue<String, Message>()
     var round = DeliveryRound()
     /// Messages that came while starting, before the state was restored.
-    private var startupBacklog: [Message]?
+    private var startupBacklog: [Message] = []
 
     struct Settings: Sendable {
         var bus: BusAddress
@@ -187,22 +187,24 @@ import Logging
     /// arrives meanwhile (a connection leaving, a name changing hands) is
     /// kept, in order, for ``serve()`` to handle once the state is restored.
     private func holdMessagesUntilServing() {
-        startupBacklog = []
+        startupBacklog.removeAll()
         connection.setMessageHandler { message in
             DaemonActor.assumeIsolated {
-                guard self.startupBacklog != nil else { return self.handle(message) }
-                self.startupBacklog?.append(message)
+                self.startupBacklog.append(message)
                 return message.kind == .methodCall  // answered once served
             }
         }
     }
 
-    /// Installs the other handlers and handles what start-up held back:
+    /// Handles what start-up held back and installs the serving handlers:
     /// from here on calls are served.
     private func serve() {
-        let backlog = startupBacklog ?? []
-        startupBacklog = nil
+        let backlog = startupBacklog
+        startupBacklog = []
         for message in backlog { _ = handle(message) }
+        connection.setMessageHandler { message in
+            DaemonActor.assumeIsolated { self.handle(message) }
+        }
         connection.loop.setIdleHandler {
             DaemonActor.assumeIsolated {
                 self.serveCalls()
@@ -262,14 +264,17 @@ import Logging
         switch message.kind {
         case .methodCall:
             let sender = message.sender ?? ""
-            // One bound on what a connection has waiting: for its identity, then its turn.
-            guard calls.count(of: sender) + (waiting.isEmpty ? 0 : waiting[sender]?.count ?? 0) < Self.queuedCallsPerConnection else {
-                refuse(message, Self.tooManyWaiting)
-                return true
-            }
+            // One bound on what a connection has waiting: for its turn once
+            // known, for its identity until then (never both at once).
             if sender.isEmpty || registry.isKnown(sender) {
-                calls.enqueue(message, from: sender)
-            } else if waiting[sender] != nil {
+                if !calls.enqueue(message, from: sender, limit: Self.queuedCallsPerConnection) {
+                    refuse(message, Self.tooManyWaiting)
+                }
+            } else if let queued = waiting[sender]?.count {
+                guard queued < Self.queuedCallsPerConnection else {
+                    refuse(message, Self.tooManyWaiting)
+                    return true
+                }
                 waiting[sender]?.append(message)
             } else {
                 // Ask the bus who this is without stopping everyone else;

@@ -67,6 +67,20 @@ struct FairQueueTests {
         #expect(slices < 150)
     }
 
+    @Test func aClientAtItsLimitIsRefusedAndOthersAreNot() {
+        var queue = FairQueue<String, Int>()
+        let accepted = [
+            queue.enqueue(0, from: "a", limit: 2), queue.enqueue(1, from: "a", limit: 2),
+            queue.enqueue(2, from: "a", limit: 2), queue.enqueue(0, from: "b", limit: 2),
+        ]
+        #expect(accepted == [true, true, false, true])
+        #expect(queue.count(of: "a") == 2)
+        _ = queue.dequeue()  // a0: room for one more
+        let afterServing = queue.enqueue(3, from: "a", limit: 2)
+        #expect(afterServing)
+        #expect(drain(&queue) == ["b0", "a1", "a3"])
+    }
+
     @Test func removeAllTakesOneClientsItemsInOrder() {
         var queue = FairQueue<String, Int>()
         for n in 0..<3 { queue.enqueue(n, from: "a") }

@@ -14,62 +14,103 @@ import DequeModule
 /// ones, as each is new at most once per round. Each client's own items keep
 /// their order.
 ///
-/// Inlinable, so the daemon's use of it is specialised for its types: served
-/// generically, every call paid for dictionary and deque witness tables.
+/// A client is looked up once, when its item comes: its queue lives in a
+/// numbered slot, and the turns are kept as slot numbers, so serving hashes
+/// nothing. A slot a client leaves keeps its storage for the next one, so a
+/// client coming back each turn allocates nothing. Inlinable, so the daemon's use of it is specialised for its
+/// types: served generically, every call paid for dictionary and deque
+/// witness tables.
 public struct FairQueue<Client: Hashable, Item> {
-    @usableFromInline var queues: [Client: Deque<Item>] = [:]
-    @usableFromInline var newClients: Deque<Client> = []
-    @usableFromInline var oldClients: Deque<Client> = []
-    /// How many items wait, over all clients.
-    @inlinable public var count: Int { total }
+    /// A slot: its client (nil while free) and that client's items.
+    @usableFromInline struct Backlog {
+        @usableFromInline var client: Client?
+        @usableFromInline var items: Deque<Item> = []
+        @inlinable init(_ client: Client) { self.client = client }
+    }
+
+    /// The slot of each client with a queue (items waiting, or a turn still due).
+    @usableFromInline var slots: [Client: Int] = [:]
+    @usableFromInline var backlogs: [Backlog] = []
+    @usableFromInline var freeSlots: [Int] = []
+    @usableFromInline var newClients: Deque<Int> = []
+    @usableFromInline var oldClients: Deque<Int> = []
     @usableFromInline var total = 0
 
     @inlinable public init() {}
 
+    /// How many items wait, over all clients.
+    @inlinable public var count: Int { total }
+
     @inlinable public var isEmpty: Bool { total == 0 }
 
     /// How many items `client` has waiting.
-    @inlinable public func count(of client: Client) -> Int { queues[client]?.count ?? 0 }
+    @inlinable public func count(of client: Client) -> Int {
+        slots[client].map { backlogs[$0].items.count } ?? 0
+    }
 
-    @inlinable public mutating func enqueue(_ item: Item, from client: Client) {
-        // One lookup: the queue is made in place when the client has none.
-        var isNew = false
-        queues[client, default: { isNew = true; return Deque() }()].append(item)
-        if isNew { newClients.append(client) }
+    /// Queues `item` behind `client`'s others, unless `client` already has
+    /// `limit` waiting: then it is not queued and the answer is false.
+    @inlinable @discardableResult
+    public mutating func enqueue(_ item: Item, from client: Client, limit: Int = .max) -> Bool {
+        let slot = slot(of: client)
+        guard backlogs[slot].items.count < limit else { return false }
+        backlogs[slot].items.append(item)
         total += 1
+        return true
+    }
+
+    /// `client`'s slot, made (and the client made new) when it has none.
+    @inlinable mutating func slot(of client: Client) -> Int {
+        if let slot = slots[client] { return slot }
+        let slot = freeSlots.popLast() ?? backlogs.count
+        slots[client] = slot
+        if slot == backlogs.count { backlogs.append(Backlog(client)) } else { backlogs[slot].client = client }
+        newClients.append(slot)
+        return slot
     }
 
     /// The next item to serve and whose it is.
     @inlinable public mutating func dequeue() -> (client: Client, item: Item)? {
-        if let client = newClients.popFirst() {
-            oldClients.append(client)
-            return (client, take(from: client))
+        if let slot = newClients.popFirst() {
+            oldClients.append(slot)
+            return take(from: slot)
         }
-        while let client = oldClients.popFirst() {
-            guard !queues[client]!.isEmpty else {
-                queues[client] = nil  // its turn came with nothing queued: it leaves
+        while let slot = oldClients.popFirst() {
+            guard !backlogs[slot].items.isEmpty else {
+                release(slot)  // its turn came with nothing queued: it leaves
                 continue
             }
-            oldClients.append(client)
-            return (client, take(from: client))
+            oldClients.append(slot)
+            return take(from: slot)
         }
         return nil
     }
 
-    @inlinable mutating func take(from client: Client) -> Item {
+    @inlinable mutating func take(from slot: Int) -> (client: Client, item: Item) {
         total -= 1
-        return queues[client]!.removeFirst()
+        let item = backlogs[slot].items.removeFirst()
+        return (backlogs[slot].client!, item)
+    }
+
+    /// Frees an empty slot, keeping its storage.
+    @inlinable mutating func release(_ slot: Int) {
+        slots[backlogs[slot].client!] = nil
+        backlogs[slot].client = nil
+        freeSlots.append(slot)
     }
 
     /// Takes every item `client` has waiting, in order.
     @inlinable public mutating func removeAll(of client: Client) -> [Item] {
-        guard let items = queues.removeValue(forKey: client) else { return [] }
+        guard let slot = slots[client] else { return [] }
+        let items = Array(backlogs[slot].items)
+        backlogs[slot].items.removeAll(keepingCapacity: true)
         total -= items.count
-        if let index = newClients.firstIndex(of: client) {
+        if let index = newClients.firstIndex(of: slot) {
             newClients.remove(at: index)
-        } else if let index = oldClients.firstIndex(of: client) {
+        } else if let index = oldClients.firstIndex(of: slot) {
             oldClients.remove(at: index)
         }
-        return Array(items)
+        release(slot)
+        return items
     }
 }
