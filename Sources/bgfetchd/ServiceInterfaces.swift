@@ -14,9 +14,11 @@ extension Daemon {
     /// The object server calls them on the daemon's loop.
     nonisolated static func interfaces(serving daemon: Daemon?, config: DaemonConfig) -> [DBusInterface] {
         func bind(_ handler: @escaping Handler) -> DBusMethod.Handler {
-            { [weak daemon] call throws(DBusError) in
-                guard let daemon else { throw .failed("the service is shutting down") }
-                return try DaemonActor.assumeIsolated { () throws(DBusError) in try handler(daemon, call) }
+            guard let daemon else { return { _ throws(DBusError) in throw .failed("not serving") } }
+            // Unowned: the daemon owns the server that holds this, and a weak
+            // reference would make every retain of the daemon take the slow path.
+            return { [unowned daemon] call throws(DBusError) in
+                try DaemonActor.assumeIsolated { () throws(DBusError) in try handler(daemon, call) }
             }
         }
         let config = config

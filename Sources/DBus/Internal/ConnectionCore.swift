@@ -44,7 +44,7 @@ final class ConnectionCore {
             call,
             { call, data in
                 guard let call else { return }
-                Unmanaged<NotifyBox>.fromOpaque(data!).takeUnretainedValue().core?.replied(call)
+                Unmanaged<NotifyBox>.fromOpaque(data!).takeUnretainedValue().core.replied(call)
             },
             box,
             { data in Unmanaged<NotifyBox>.fromOpaque(data!).release() })
@@ -179,10 +179,12 @@ private final class PendingReply {
     }
 }
 
-/// What libdbus holds for a pending call's notify: the core, weakly, so a
-/// closed connection's late notifications find nothing to do.
+/// What libdbus holds for a pending call's notify: the core, until libdbus
+/// frees the call. A closed connection's late notification finds its call
+/// no longer pending and does nothing. (Not weak: a weak reference would
+/// make every retain of the core, one per message, take the slow path.)
 private final class NotifyBox {
-    weak var core: ConnectionCore?
+    let core: ConnectionCore
     init(core: ConnectionCore) { self.core = core }
 }
 
