@@ -17,9 +17,7 @@ extension Daemon {
             guard let daemon else { return { _ throws(DBusError) in throw .failed("not serving") } }
             // Unowned: the daemon owns the server that holds this, and a weak
             // reference would make every retain of the daemon take the slow path.
-            return { [unowned daemon] call throws(DBusError) in
-                try DaemonActor.assumeIsolated { () throws(DBusError) in try handler(daemon, call) }
-            }
+            return DaemonActor.calledOnLoop { [unowned daemon] call throws(DBusError) in try handler(daemon, call) }
         }
         let config = config
         return [
