@@ -1,4 +1,5 @@
 import CDBus
+import Glibc
 
 /// A D-Bus message: a method call, a reply, an error or a signal.
 ///
@@ -115,12 +116,20 @@ public final class Message: @unchecked Sendable {
     public var signature: String { dbus_message_get_signature(raw).map { String(cString: $0) } ?? "" }
     public var serial: UInt32 { dbus_message_get_serial(raw) }
 
-    // Header fields compared in place, where dispatch only needs to know
-    // whether they match: no String is made (a name over 15 bytes would
-    // cost an allocation per call), and the name compared is already a C string.
-    func has(path: CName) -> Bool { path.withCString { dbus_message_has_path(raw, $0) } != 0 }
-    func has(interface: CName) -> Bool { interface.withCString { dbus_message_has_interface(raw, $0) } != 0 }
-    var hasInterfaceField: Bool { dbus_message_get_interface(raw) != nil }
+    /// The fields a call is routed by, as libdbus holds them, for dispatch
+    /// to compare with ``CName/matches(_:)`` where it only needs to know
+    /// whether they match: no String is made, and each field is looked up
+    /// once. Valid while the message lives.
+    struct Route {
+        let path: UnsafePointer<CChar>?
+        let interface: UnsafePointer<CChar>?
+        let member: UnsafePointer<CChar>?
+    }
+
+    var route: Route {
+        Route(path: dbus_message_get_path(raw), interface: dbus_message_get_interface(raw), member: dbus_message_get_member(raw))
+    }
+
     func has(signature: CName) -> Bool { signature.withCString { dbus_message_has_signature(raw, $0) } != 0 }
 
     /// Gives an unsent message a serial, as sending would: for tests that
@@ -186,5 +195,11 @@ struct CName: Sendable {
 
     func withCString<T>(_ body: (UnsafePointer<CChar>) -> T) -> T {
         bytes.withUnsafeBufferPointer { body($0.baseAddress!) }
+    }
+
+    /// Whether a header field libdbus holds (nil when absent) is this name.
+    func matches(_ field: UnsafePointer<CChar>?) -> Bool {
+        guard let field else { return false }
+        return bytes.withUnsafeBufferPointer { strcmp($0.baseAddress!, field) == 0 }
     }
 }
