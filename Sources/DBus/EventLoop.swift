@@ -38,6 +38,20 @@ public final class EventLoop: @unchecked Sendable {
     /// Timers and signal watches, by descriptor.
     private var sources: [Int32: any LoopSource] = [:]
     private var idleHandler: (@Sendable () -> Bool)?
+    /// What a turn polls, kept for the next turn so that a turn allocates nothing.
+    private var spare = PollSet()
+
+    struct PollSet {
+        var fds: [pollfd] = []
+        var watches: [(core: ConnectionCore, watch: OpaquePointer)] = []
+        var sourceFDs: [Int32] = []
+
+        mutating func clear() {
+            fds.removeAll(keepingCapacity: true)
+            watches.removeAll(keepingCapacity: true)
+            sourceFDs.removeAll(keepingCapacity: true)
+        }
+    }
 
     struct Inbox {
         var accepting = true
@@ -228,20 +242,26 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     private func pollOnce(wait: Bool) {
-        var fds: [pollfd] = [pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
-        var polled: [(core: ConnectionCore, watch: OpaquePointer)] = []
+        // Taken, not borrowed: a turn run from inside this one would find none.
+        var set = spare
+        spare = PollSet()
+        defer {
+            set.clear()
+            spare = set
+        }
+        set.fds.append(pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0))
         for core in connections {
             for watch in core.watches where dbus_watch_get_enabled(watch) != 0 {
                 let flags = dbus_watch_get_flags(watch)
                 var events: Int16 = 0
                 if flags & DBUS_WATCH_READABLE.rawValue != 0 { events |= Int16(POLLIN) }
                 if flags & DBUS_WATCH_WRITABLE.rawValue != 0 { events |= Int16(POLLOUT) }
-                fds.append(pollfd(fd: dbus_watch_get_unix_fd(watch), events: events, revents: 0))
-                polled.append((core, watch))
+                set.fds.append(pollfd(fd: dbus_watch_get_unix_fd(watch), events: events, revents: 0))
+                set.watches.append((core, watch))
             }
         }
-        let sourceFDs = Array(sources.keys)
-        for fd in sourceFDs { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
+        set.sourceFDs.append(contentsOf: sources.keys)
+        for fd in set.sourceFDs { set.fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
 
         let now = Self.monotonicMilliseconds()
         var timeoutMs: Int32 = -1
@@ -255,15 +275,15 @@ public final class EventLoop: @unchecked Sendable {
         // Messages left over from a capped turn, or work the idle handler
         // left: look at the sockets, but do not wait.
         if !wait || hasMessagesQueued { timeoutMs = 0 }
-        let count = poll(&fds, nfds_t(fds.count), timeoutMs)
+        let count = poll(&set.fds, nfds_t(set.fds.count), timeoutMs)
         if count < 0 { return }  // EINTR: go round again
 
-        if fds[0].revents != 0 {
+        if set.fds[0].revents != 0 {
             var value: UInt64 = 0
             _ = read(wakeFD, &value, 8)
         }
-        for (index, (core, watch)) in polled.enumerated() {
-            let revents = fds[index + 1].revents
+        for (index, (core, watch)) in set.watches.enumerated() {
+            let revents = set.fds[index + 1].revents
             guard revents != 0, core.watches.contains(watch) else { continue }
             var flags: UInt32 = 0
             if revents & Int16(POLLIN) != 0 { flags |= DBUS_WATCH_READABLE.rawValue }
@@ -271,7 +291,7 @@ public final class EventLoop: @unchecked Sendable {
             if revents & Int16(POLLHUP) != 0 { flags |= DBUS_WATCH_HANGUP.rawValue }
             if revents & Int16(POLLERR) != 0 { flags |= DBUS_WATCH_ERROR.rawValue }
             dbus_watch_handle(watch, flags)
-            if flags == DBUS_WATCH_READABLE.rawValue { readMore(core, watch, fd: fds[index + 1].fd) }
+            if flags == DBUS_WATCH_READABLE.rawValue { readMore(core, watch, fd: set.fds[index + 1].fd) }
         }
         let after = Self.monotonicMilliseconds()
         for core in connections {
@@ -282,7 +302,7 @@ public final class EventLoop: @unchecked Sendable {
                 }
             }
         }
-        for (offset, fd) in sourceFDs.enumerated() where fds[1 + polled.count + offset].revents != 0 {
+        for (offset, fd) in set.sourceFDs.enumerated() where set.fds[1 + set.watches.count + offset].revents != 0 {
             sources[fd]?.ready()
         }
     }
