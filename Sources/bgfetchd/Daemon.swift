@@ -267,6 +267,7 @@ import Logging
             // One bound on what a connection has waiting: for its turn once
             // known, for its identity until then (never both at once).
             if sender.isEmpty || registry.isKnown(sender) {
+                assert(waiting.isEmpty || waiting[sender] == nil, "a known caller has calls waiting for its identity")
                 if !calls.enqueue(message, from: sender, limit: Self.queuedCallsPerConnection) {
                     refuse(message, Self.tooManyWaiting)
                 }

@@ -29,13 +29,12 @@ import Glibc
     /// ``assumeIsolated(_:file:line:)`` does, with the cast made once here
     /// rather than a closure made on every method call.
     static func calledOnLoop<A, R, E: Error>(
-        file: StaticString = #fileID, line: UInt = #line,
         _ function: @escaping @DaemonActor @Sendable (A) throws(E) -> R
     ) -> @Sendable (A) throws(E) -> R {
         typealias Plain = @Sendable (A) throws(E) -> R
         let plain = unsafeBitCast(function, to: Plain.self)
         return { argument throws(E) in
-            precondition(loop.isIsolatingCurrentContext() == true, "not on bgfetchd's event loop", file: file, line: line)
+            precondition(loop.isIsolatingCurrentContext() == true, "a method handler ran off bgfetchd's event loop")
             return try plain(argument)
         }
     }

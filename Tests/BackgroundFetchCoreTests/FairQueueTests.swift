@@ -81,6 +81,17 @@ struct FairQueueTests {
         #expect(drain(&queue) == ["b0", "a1", "a3"])
     }
 
+    /// A flood's storage goes when its client leaves; a small queue's stays for the next client.
+    @Test func aLeavingBacklogGivesItsStorageBack() {
+        var queue = FairQueue<String, Int>()
+        for n in 0..<(FairQueue<String, Int>.keptItems + 1) { queue.enqueue(n, from: "flood") }
+        _ = drain(&queue)
+        #expect(queue.backlogs.map(\.peak) == [0])
+        for n in 0..<3 { queue.enqueue(n, from: "small") }
+        #expect(drain(&queue) == ["small0", "small1", "small2"])
+        #expect(queue.backlogs.map(\.peak) == [3])
+    }
+
     @Test func removeAllTakesOneClientsItemsInOrder() {
         var queue = FairQueue<String, Int>()
         for n in 0..<3 { queue.enqueue(n, from: "a") }

@@ -17,16 +17,22 @@ import DequeModule
 /// A client is looked up once, when its item comes: its queue lives in a
 /// numbered slot, and the turns are kept as slot numbers, so serving hashes
 /// nothing. A slot a client leaves keeps its storage for the next one, so a
-/// client coming back each turn allocates nothing. Inlinable, so the daemon's use of it is specialised for its
-/// types: served generically, every call paid for dictionary and deque
-/// witness tables.
+/// client coming back each turn allocates nothing; storage grown by a
+/// backlog of more than ``keptItems`` is given back when its client leaves.
+/// Inlinable, so the daemon's use of it is specialised for its types: served
+/// generically, every call paid for dictionary and deque witness tables.
 public struct FairQueue<Client: Hashable, Item> {
     /// A slot: its client (nil while free) and that client's items.
     @usableFromInline struct Backlog {
         @usableFromInline var client: Client?
         @usableFromInline var items: Deque<Item> = []
+        /// The most items it held since its storage was last made.
+        @usableFromInline var peak = 0
         @inlinable init(_ client: Client) { self.client = client }
     }
+
+    /// Items a freed slot keeps room for; a larger backlog's storage is freed with it.
+    @inlinable static var keptItems: Int { 64 }
 
     /// The slot of each client with a queue (items waiting, or a turn still due).
     @usableFromInline var slots: [Client: Int] = [:]
@@ -52,9 +58,11 @@ public struct FairQueue<Client: Hashable, Item> {
     /// `limit` waiting: then it is not queued and the answer is false.
     @inlinable @discardableResult
     public mutating func enqueue(_ item: Item, from client: Client, limit: Int = .max) -> Bool {
+        precondition(limit > 0, "a client must be allowed one item")
         let slot = slot(of: client)
         guard backlogs[slot].items.count < limit else { return false }
         backlogs[slot].items.append(item)
+        backlogs[slot].peak = max(backlogs[slot].peak, backlogs[slot].items.count)
         total += 1
         return true
     }
@@ -92,10 +100,14 @@ public struct FairQueue<Client: Hashable, Item> {
         return (backlogs[slot].client!, item)
     }
 
-    /// Frees an empty slot, keeping its storage.
+    /// Frees an empty slot, keeping its storage unless a backlog grew it.
     @inlinable mutating func release(_ slot: Int) {
         slots[backlogs[slot].client!] = nil
         backlogs[slot].client = nil
+        if backlogs[slot].peak > Self.keptItems {
+            backlogs[slot].items = []
+            backlogs[slot].peak = 0
+        }
         freeSlots.append(slot)
     }
 
