@@ -34,9 +34,16 @@ import Glibc
         typealias Plain = @Sendable (A) throws(E) -> R
         let plain = unsafeBitCast(function, to: Plain.self)
         return { argument throws(E) in
-            precondition(loop.isIsolatingCurrentContext() == true, "a method handler ran off bgfetchd's event loop")
+            preconditionOnLoop("a method handler ran off bgfetchd's event loop")
             return try plain(argument)
         }
+    }
+
+    /// Stops the process unless running as the actor. Its executor is the
+    /// loop, asked directly whether it is running its work here (its thread,
+    /// or the thread running its late jobs): no lookup in the concurrency runtime.
+    private static func preconditionOnLoop(_ message: String, file: StaticString = #fileID, line: UInt = #line) {
+        precondition(loop.isIsolatingCurrentContext() == true, message, file: file, line: line)
     }
 
     /// Runs `operation` as the actor, from code the loop called directly
@@ -47,10 +54,7 @@ import Glibc
     ) throws(E) -> T {
         typealias Isolated = @DaemonActor () throws(E) -> T
         typealias Plain = () throws(E) -> T
-        // The actor's executor is the loop: asked directly whether it is
-        // running its work here (its thread, or the thread running its late
-        // jobs), which costs no lookup in the concurrency runtime.
-        precondition(loop.isIsolatingCurrentContext() == true, "not on bgfetchd's event loop", file: file, line: line)
+        preconditionOnLoop("not on bgfetchd's event loop", file: file, line: line)
         return try withoutActuallyEscaping(operation) { (isolated: @escaping Isolated) throws(E) -> T in
             try unsafeBitCast(isolated, to: Plain.self)()
         }
