@@ -65,10 +65,7 @@ enum DueStage {
             throw HarnessError("bgfetchd took its name only \(Format.fixed(margin, 2)) s before the first due time; raise the lead")
         }
         // Wait for every signal, at most 30 s after T.
-        let giveUp = Clocks.nanos + UInt64((Double(due - Clocks.unixMicros) / 1e6 + 30) * 1e9)
-        while arrivals.reduce(0, { $0 + $1.count }) < count + 1 && Clocks.nanos < giveUp {
-            Thread.sleep(forTimeInterval: 0.01)
-        }
+        Arrivals.wait(for: count + 1, in: arrivals, timeout: Double(due - Clocks.unixMicros) / 1e6 + 30)
         try daemon.stopCleanly()
         let burst = arrivals[0..<clientCount].flatMap { $0.times }
         let lone = arrivals[clientCount].times.first
@@ -105,8 +102,7 @@ enum DueStage {
             }
         }
         let start = try started.take().get()
-        let giveUp = Clocks.nanos + 30_000_000_000
-        while arrivals.reduce(0, { $0 + $1.count }) < count && Clocks.nanos < giveUp { Thread.sleep(forTimeInterval: 0.01) }
+        Arrivals.wait(for: count, in: arrivals, timeout: 30)
         let times = arrivals.flatMap(\.times)
         guard times.count == count else { throw HarnessError("only \(times.count) of \(count) signals from a plain client arrived") }
         return Sample(times.map { Double($0 - start) / 1000 })
@@ -124,6 +120,12 @@ final class Arrivals: Sendable {
 
     private let stamps = Locked<[Int64]>([])
     var times: [Int64] { stamps.value }
-    var count: Int { stamps.value.count }
+    var count: Int { stamps.withLock { $0.count } }
     func reset() { stamps.withLock { $0.removeAll() } }
+
+    /// Waits until `recorders` hold `total` arrivals between them, or
+    /// `timeout` seconds pass; the caller counts what came.
+    static func wait(for total: Int, in recorders: some Collection<Arrivals>, timeout: Double) {
+        _ = try? pollUntil("\(total) signals", timeout: max(timeout, 0)) { recorders.reduce(0) { $0 + $1.count } >= total ? true : nil }
+    }
 }

@@ -80,8 +80,7 @@ enum ReleaseStage {
 
         let changed = Clocks.unixMicros
         try setNetworkState(70)  // connected globally: one PropertiesChanged
-        let giveUp = Clocks.nanos + 30_000_000_000
-        while arrivals.reduce(0, { $0 + $1.count }) < count && Clocks.nanos < giveUp { Thread.sleep(forTimeInterval: 0.005) }
+        Arrivals.wait(for: count, in: arrivals, timeout: 30)
         let times = arrivals.flatMap(\.times)
         guard times.count == count else { throw HarnessError("only \(times.count) of \(count) waiting tasks were sent") }
         Thread.sleep(forTimeInterval: 0.2)
