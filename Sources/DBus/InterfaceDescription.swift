@@ -44,13 +44,21 @@ public struct DBusMethod: Sendable {
     /// The signature a call must carry: its inputs' types, joined once here
     /// rather than on every call.
     public let inputSignature: String
+    /// A query: it changes nothing and costs little whatever the state, so a
+    /// server that makes calls wait their turn may answer it at once
+    /// (``ObjectServer/isQuery(_:)``). Not in the introspection data.
+    public let isQuery: Bool
 
-    public init(_ name: String, in inputs: [DBusArgument] = [], out outputs: [DBusArgument] = [], handler: @escaping Handler) {
+    public init(
+        _ name: String, in inputs: [DBusArgument] = [], out outputs: [DBusArgument] = [], query: Bool = false,
+        handler: @escaping Handler
+    ) {
         self.name = name
         self.inputs = inputs
         self.outputs = outputs
         self.handler = handler
         inputSignature = inputs.map(\.signature).joined()
+        isQuery = query
     }
 }
 

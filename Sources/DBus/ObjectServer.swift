@@ -52,6 +52,17 @@ public final class ObjectServer: Sendable {
         return message.expectsReply ? reply : nil
     }
 
+    /// Whether `message` calls a method declared a query (``DBusMethod/isQuery``)
+    /// of this object, naming its interface.
+    public func isQuery(_ message: Message) -> Bool {
+        let route = message.route
+        guard let interface = route.interface, cPath.matches(route.path),
+            let table = methods.first(where: { $0.interface.matches(interface) }),
+            let entry = table.members.first(where: { $0.name.matches(route.member) })
+        else { return false }
+        return entry.method.isQuery
+    }
+
     /// Path, interface and member are compared in place: a call costs no
     /// String for any of them. (The message, borrowed, outlives `route`.)
     private func dispatch(_ message: Message) throws(DBusError) -> [DBusValue] {

@@ -9,6 +9,16 @@ import DBus
 /// slice of them, commits the slice's changes and, if calls are left, asks
 /// the loop for another turn at once. A connection that asks one thing at a
 /// time is served within the next slice whatever the others have queued.
+///
+/// Queries (methods declared `query:`, which change nothing and cost the same
+/// whatever the state: `GetStatus`, `IsTaskRegistered`, `GetAppStatus`) are
+/// answered as soon as they are read when their caller has nothing queued, as
+/// libdbus answers `Peer.Ping`: they cannot overtake their caller's own
+/// calls, and their reply still waits behind that caller's replies held for
+/// the round's commit (``dispatch(_:)``). What they may overtake is other
+/// callers' queued calls, by at most what one turn reads (16 reads of about
+/// 4 KiB), so a flood of queries delays the others by a bounded amount, and
+/// costs no queue space.
 extension Daemon {
     /// Calls served between two looks at the socket (and two commits).
     static let callsPerSlice = 16

@@ -268,7 +268,9 @@ import Logging
             // known, for its identity until then (never both at once).
             if sender.isEmpty || registry.isKnown(sender) {
                 assert(waiting.isEmpty || waiting[sender] == nil, "a known caller has calls waiting for its identity")
-                if !calls.enqueue(message, from: sender, limit: Self.queuedCallsPerConnection) {
+                if server.isQuery(message), calls.isEmpty || calls.count(of: sender) == 0 {
+                    dispatch(message)  // a query, with nothing of its caller queued: at once (Daemon+FairDispatch)
+                } else if !calls.enqueue(message, from: sender, limit: Self.queuedCallsPerConnection) {
                     refuse(message, Self.tooManyWaiting)
                 }
             } else if let queued = waiting[sender]?.count {

@@ -13,6 +13,7 @@ struct ObjectServerTests {
                 methods: [
                     DBusMethod("Echo", in: [.init("text", "s")], out: [.init("text", "s")]) { call in [call.arguments[0]] },
                     DBusMethod("Fail") { _ throws(DBusError) in throw DBusError("org.example.Error.Nope", "no") },
+                    DBusMethod("Size", out: [.init("size", "u")], query: true) { _ in [.uint32(7)] },
                 ],
                 signals: [DBusSignal("Changed", [.init("what", "s")])],
                 properties: [DBusProperty("Size", "u") { .uint32(7) }])
@@ -28,6 +29,22 @@ struct ObjectServerTests {
         #expect(try reply("Echo", [.string("hi")]).arguments == [.string("hi")])
         #expect(try reply("Echo", [.string("hi")], interface: nil).arguments == [.string("hi")])
         #expect(try reply("Fail").errorName == "org.example.Error.Nope")
+    }
+
+    func message(_ member: String, interface: String? = "org.example.Thing", path: String = "/org/example/Thing") throws -> Message {
+        try Message.methodCall(destination: nil, path: path, interface: interface, member: member)
+    }
+
+    @Test func aQueryIsKnownByItsDeclaration() throws {
+        #expect(server.isQuery(try message("Size")))
+        #expect(try reply("Size").arguments == [.uint32(7)])
+        #expect(!server.isQuery(try message("Echo")))
+        #expect(!server.isQuery(try message("Nope")))
+        #expect(!server.isQuery(try message("Size", path: "/elsewhere")))
+        #expect(!server.isQuery(try message("Size", interface: "org.example.Other")))
+        // Without an interface the server would have to search: not a query.
+        #expect(!server.isQuery(try message("Size", interface: nil)))
+        #expect(!server.isQuery(try message("Get", interface: "org.freedesktop.DBus.Properties")))
     }
 
     @Test func unknownThingsGetTheirStandardErrors() throws {

@@ -37,6 +37,42 @@ struct FairDispatchTests {
         }
     }
 
+    /// A query (`IsTaskRegistered`, `GetStatus`, `GetAppStatus`) is answered
+    /// as soon as it is read, but only when its caller has nothing queued:
+    /// it never overtakes that caller's own earlier calls.
+    @Test func aQueryNeverOvertakesItsCallersEarlierCalls() throws {
+        let f = try Fixture()
+        let daemonPID = try #require(f.daemon.pid)
+        let app = try f.app("org.example.Orderly")
+        defer { app.close() }
+        // Positive control: the query can say no.
+        #expect(try app.call("IsTaskRegistered", [.string("t0")]) == [.bool(false)])
+        // All of it reaches the daemon in one read: it is stopped while the
+        // bus queues the calls, and the bus has routed them all once it
+        // answers the GetId sent after them.
+        let pairs = 20
+        let answers = Mutex<[String: Result<Message, DBusError>]>([:])
+        kill(daemonPID, SIGSTOP)
+        var stopped = true
+        defer { if stopped { kill(daemonPID, SIGCONT) } }
+        for n in 0..<pairs {
+            let options = DBusValue.vardict(.options(interval: 3600))
+            app.connection.send(try ServiceClient.message("RegisterTask", [.string("t\(n)"), options], expectsReply: false))
+            app.callAsync(try ServiceClient.message("IsTaskRegistered", [.string("t\(n)")]), timeout: 20_000) { answer in
+                answers.withLock { $0["t\(n)"] = answer }
+            }
+        }
+        _ = try app.connection.callBus("GetId")
+        kill(daemonPID, SIGCONT)
+        stopped = false
+
+        let seen = try pollUntil("the answers to \(pairs) queries", timeout: 20) {
+            answers.withLock { $0.count == pairs ? $0 : nil }
+        }
+        let notYet = seen.filter { (try? $0.value.get().arguments) != [.bool(true)] }.keys.sorted()
+        #expect(notYet.isEmpty, "queried right after registering, these were not registered yet: \(notYet)")
+    }
+
     /// A burst of calls that ask for no reply, far more than may wait at
     /// once: the ones over the limit are dropped, never answered, and the
     /// connection is served normally afterwards.
