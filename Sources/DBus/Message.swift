@@ -80,6 +80,12 @@ public final class Message: @unchecked Sendable {
     /// The successful reply to this method call (one that was received, so has a serial).
     public func makeReply(_ arguments: [DBusValue] = []) throws(DBusError) -> Message {
         guard serial != 0 else { throw .failed("cannot reply to a message that was never sent") }
+        if let key = ReplyTemplates.Key(arguments) {
+            guard let reply = try ReplyTemplates.reply(to: raw, sender: dbus_message_get_sender(raw), key) else {
+                throw DBusError(DBusError.Name.noMemory, "out of memory")
+            }
+            return Message(owning: reply)
+        }
         guard let raw = dbus_message_new_method_return(raw) else {
             throw DBusError(DBusError.Name.noMemory, "out of memory")
         }
