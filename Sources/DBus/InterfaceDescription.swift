@@ -46,7 +46,7 @@ public struct DBusMethod: Sendable {
     public let inputSignature: String
     /// A query: it changes nothing and costs little whatever the state, so a
     /// server that makes calls wait their turn may answer it at once
-    /// (``ObjectServer/isQuery(_:)``). Not in the introspection data.
+    /// (``ObjectServer/Found/isQuery``). Not in the introspection data.
     public let isQuery: Bool
 
     public init(

@@ -28,7 +28,7 @@ public final class ObjectServer: Sendable {
 
     /// A method as the server calls it, held by reference so that finding
     /// it copies nothing, with its input signature ready for libdbus.
-    private final class Entry: Sendable {
+    final class Entry: Sendable {
         let method: DBusMethod
         let name: CName
         let signature: CName
@@ -41,26 +41,37 @@ public final class ObjectServer: Sendable {
 
     /// Handles a message if it is a method call; returns the reply to send
     /// (nil when the call asked for none or the message is not a call).
-    public func reply(to message: Message) -> Message? {
+    /// `found`: what ``method(of:)`` found for this message, if it was asked.
+    public func reply(to message: Message, calling found: Found? = nil) -> Message? {
         guard message.kind == .methodCall else { return nil }
         let reply: Message?
         do throws(DBusError) {
-            reply = try message.makeReply(try dispatch(message))
+            let values = if let found { try call(found.entry, message) } else { try dispatch(message) }
+            reply = try message.makeReply(values)
         } catch {
             reply = message.makeErrorReply(error)
         }
         return message.expectsReply ? reply : nil
     }
 
-    /// Whether `message` calls a method declared a query (``DBusMethod/isQuery``)
-    /// of this object, naming its interface.
-    public func isQuery(_ message: Message) -> Bool {
+    /// A declared method a call was found to name, as ``method(of:)`` found
+    /// it: ``reply(to:calling:)`` then calls it without looking again.
+    public struct Found: Sendable {
+        let entry: Entry
+        /// Whether it was declared a query (``DBusMethod/isQuery``).
+        public var isQuery: Bool { entry.method.isQuery }
+    }
+
+    /// The declared method `message` calls, if it names one of this
+    /// object's interfaces and one of its methods; nil for anything else
+    /// (which ``reply(to:)`` routes, answers or refuses).
+    public func method(of message: Message) -> Found? {
         let route = message.route
         guard let interface = route.interface, cPath.matches(route.path),
             let table = methods.first(where: { $0.interface.matches(interface) }),
             let entry = table.members.first(where: { $0.name.matches(route.member) })
-        else { return false }
-        return entry.method.isQuery
+        else { return nil }
+        return Found(entry: entry)
     }
 
     /// Path, interface and member are compared in place: a call costs no

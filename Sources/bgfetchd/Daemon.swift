@@ -241,9 +241,9 @@ import Logging
     /// Serves one call. A reply to a call that changed stored state waits
     /// for the round's commit; so does any later reply to the same caller,
     /// to keep its replies in order. Other replies go at once.
-    func dispatch(_ message: Message) {
+    func dispatch(_ message: Message, calling method: ObjectServer.Found? = nil) {
         startRound()
-        let (reply, durable) = engine.trackingWrites { server.reply(to: message) }
+        let (reply, durable) = engine.trackingWrites { server.reply(to: message, calling: method) }
         guard let reply else { return }
         if reply.kind == .error {
             logger.debug(
@@ -268,8 +268,8 @@ import Logging
             // known, for its identity until then (never both at once).
             if sender.isEmpty || registry.isKnown(sender) {
                 assert(waiting.isEmpty || waiting[sender] == nil, "a known caller has calls waiting for its identity")
-                if server.isQuery(message), calls.isEmpty || calls.count(of: sender) == 0 {
-                    dispatch(message)  // a query, with nothing of its caller queued: at once (Daemon+FairDispatch)
+                if let method = server.method(of: message), method.isQuery, calls.isEmpty || calls.count(of: sender) == 0 {
+                    dispatch(message, calling: method)  // a query, with nothing of its caller queued: at once (Daemon+FairDispatch)
                 } else if !calls.enqueue(message, from: sender, limit: Self.queuedCallsPerConnection) {
                     refuse(message, Self.tooManyWaiting)
                 }

@@ -35,16 +35,19 @@ struct ObjectServerTests {
         try Message.methodCall(destination: nil, path: path, interface: interface, member: member)
     }
 
-    @Test func aQueryIsKnownByItsDeclaration() throws {
-        #expect(server.isQuery(try message("Size")))
-        #expect(try reply("Size").arguments == [.uint32(7)])
-        #expect(!server.isQuery(try message("Echo")))
-        #expect(!server.isQuery(try message("Nope")))
-        #expect(!server.isQuery(try message("Size", path: "/elsewhere")))
-        #expect(!server.isQuery(try message("Size", interface: "org.example.Other")))
-        // Without an interface the server would have to search: not a query.
-        #expect(!server.isQuery(try message("Size", interface: nil)))
-        #expect(!server.isQuery(try message("Get", interface: "org.freedesktop.DBus.Properties")))
+    @Test func aDeclaredMethodIsFoundOnceAndSaysIfItIsAQuery() throws {
+        let size = try #require(server.method(of: try message("Size")))
+        #expect(size.isQuery)
+        let call = try message("Size")
+        call.assignSerial(1)
+        #expect(server.reply(to: call, calling: size)?.arguments == [.uint32(7)])
+        #expect(server.method(of: try message("Echo"))?.isQuery == false)
+        #expect(server.method(of: try message("Nope")) == nil)
+        #expect(server.method(of: try message("Size", path: "/elsewhere")) == nil)
+        #expect(server.method(of: try message("Size", interface: "org.example.Other")) == nil)
+        // Without an interface the server would have to search: left to reply(to:).
+        #expect(server.method(of: try message("Size", interface: nil)) == nil)
+        #expect(server.method(of: try message("Get", interface: "org.freedesktop.DBus.Properties")) == nil)
     }
 
     @Test func unknownThingsGetTheirStandardErrors() throws {
