@@ -12,9 +12,14 @@ import DBus
 @DaemonActor final class CallerRegistry {
     private let connection: BusConnection
     private let resolver: AppIdentityResolver
-    private var identities: [String: AppKey] = [:]
+    private var identities: [String: AppKey] = [:] { didSet { lastFound = nil } }
     /// Connections the bus could not vouch for (they left before we asked).
-    private var failures: [String: FetchError] = [:]
+    private var failures: [String: FetchError] = [:] { didSet { lastFound = nil } }
+    /// The last connection found known, and what is known of it: a call's
+    /// handler asks again about the caller the daemon just found known.
+    /// Dropped whenever what is known changes (and the bus never gives a
+    /// unique name twice, so it could not be another connection's anyway).
+    private var lastFound: (sender: String, known: Result<Caller, FetchError>)?
     private var ownedNames: [String: Set<String>] = [:]
 
     static let nameOwnerChangedRule =
@@ -80,13 +85,21 @@ import DBus
     }
 
     /// Whether the bus has already said who `sender` is (or that it cannot).
-    func isKnown(_ sender: String) -> Bool { identities[sender] != nil || failures[sender] != nil }
+    func isKnown(_ sender: String) -> Bool { known(sender) != nil }
 
     /// What is known of `sender` without asking the bus, if anything.
     func known(_ sender: String) -> Result<Caller, FetchError>? {
-        if let app = identities[sender] { return .success(Caller(app: app, connection: sender)) }
-        if let failure = failures[sender] { return .failure(failure) }
-        return nil
+        if let lastFound, lastFound.sender == sender { return lastFound.known }
+        let known: Result<Caller, FetchError>
+        if let app = identities[sender] {
+            known = .success(Caller(app: app, connection: sender))
+        } else if let failure = failures[sender] {
+            known = .failure(failure)
+        } else {
+            return nil
+        }
+        lastFound = (sender, known)
+        return known
     }
 
     /// Asks the bus who `sender` is without blocking the loop; `completion`
