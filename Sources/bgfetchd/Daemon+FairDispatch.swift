@@ -30,7 +30,19 @@ extension Daemon {
     func serveCalls() {
         for _ in 0..<Self.callsPerSlice {
             guard let (_, call) = calls.dequeue() else { return }
-            dispatch(call)
+            dispatch(call.message, calling: call.method)
+        }
+    }
+
+    /// A call waiting for its turn, with the declared method the object
+    /// server found it names (nil: it is routed when served), so that it is
+    /// routed once.
+    struct QueuedCall {
+        let message: Message
+        let method: ObjectServer.Found?
+        init(_ message: Message, _ method: ObjectServer.Found?) {
+            self.message = message
+            self.method = method
         }
     }
 

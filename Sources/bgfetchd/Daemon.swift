@@ -36,7 +36,7 @@ import Logging
     /// Calls from connections whose identity is being looked up, in order.
     var waiting: [String: [Message]] = [:]
     /// Calls from identified connections, waiting for their turn.
-    var calls = FairQueue<String, Message>()
+    var calls = FairQueue<String, QueuedCall>()
     var round = DeliveryRound()
     /// Messages that came while starting, before the state was restored.
     private var startupBacklog: [Message] = []
@@ -268,9 +268,10 @@ import Logging
             // known, for its identity until then (never both at once).
             if sender.isEmpty || registry.isKnown(sender) {
                 assert(waiting.isEmpty || waiting[sender] == nil, "a known caller has calls waiting for its identity")
-                if let method = server.method(of: message), method.isQuery, calls.isEmpty || calls.count(of: sender) == 0 {
+                let method = server.method(of: message)
+                if let method, method.isQuery, calls.isEmpty || calls.count(of: sender) == 0 {
                     dispatch(message, calling: method)  // a query, with nothing of its caller queued: at once (Daemon+FairDispatch)
-                } else if !calls.enqueue(message, from: sender, limit: Self.queuedCallsPerConnection) {
+                } else if !calls.enqueue(QueuedCall(message, method), from: sender, limit: Self.queuedCallsPerConnection) {
                     refuse(message, Self.tooManyWaiting)
                 }
             } else if let queued = waiting[sender]?.count {
@@ -288,7 +289,7 @@ import Logging
                         registry.forget(sender)  // it left while we asked
                         return
                     }
-                    for call in queued { calls.enqueue(call, from: sender) }
+                    for call in queued { calls.enqueue(QueuedCall(call, server.method(of: call)), from: sender) }
                 }
             }
             return true
@@ -302,7 +303,7 @@ import Logging
             if arguments[0].hasPrefix(":"), arguments[2].isEmpty {
                 // A connection leaves: what it asked before is done first, as
                 // it was sent, while the registry still knows who it was.
-                for call in calls.removeAll(of: arguments[0]) { dispatch(call) }
+                for call in calls.removeAll(of: arguments[0]) { dispatch(call.message, calling: call.method) }
             }
             if let departed = registry.nameOwnerChanged(name: arguments[0], oldOwner: arguments[1], newOwner: arguments[2]) {
                 monitors[departed] = nil
