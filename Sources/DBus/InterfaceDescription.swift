@@ -44,7 +44,7 @@ public struct DBusMethod: Sendable {
     /// The signature a call must carry: its inputs' types, joined once here
     /// rather than on every call.
     public let inputSignature: String
-    /// A query: it changes nothing and costs little whatever the state, so a
+    /// A query: it stores nothing and costs little whatever the state, so a
     /// server that makes calls wait their turn may answer it at once
     /// (``ObjectServer/Found/isQuery``). Not in the introspection data.
     public let isQuery: Bool

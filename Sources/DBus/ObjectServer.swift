@@ -41,9 +41,10 @@ public final class ObjectServer: Sendable {
 
     /// Handles a message if it is a method call; returns the reply to send
     /// (nil when the call asked for none or the message is not a call).
-    /// `found`: what ``method(of:)`` found for this message, if it was asked.
+    /// `found`: what ``method(of:)`` found for this same message, if it was asked.
     public func reply(to message: Message, calling found: Found? = nil) -> Message? {
         guard message.kind == .methodCall else { return nil }
+        assert(found.map { $0.entry.name.matches(message.route.member) } ?? true, "found for another message")
         let reply: Message?
         do throws(DBusError) {
             let values = if let found { try call(found.entry, message) } else { try dispatch(message) }
@@ -64,7 +65,7 @@ public final class ObjectServer: Sendable {
 
     /// The declared method `message` calls, if it names one of this
     /// object's interfaces and one of its methods; nil for anything else
-    /// (which ``reply(to:)`` routes, answers or refuses).
+    /// (which ``reply(to:calling:)`` routes, answers or refuses).
     public func method(of message: Message) -> Found? {
         let route = message.route
         guard let interface = route.interface, cPath.matches(route.path),

@@ -245,19 +245,23 @@ import Logging
         startRound()
         let (reply, durable) = engine.trackingWrites { server.reply(to: message, calling: method) }
         guard let reply else { return }
-        if reply.kind == .error {
-            logger.debug(
-                "refused",
-                metadata: [
-                    "caller": "\(message.sender ?? "")", "member": "\(CallerText.shown(message.member ?? ""))",
-                    "error": "\(reply.errorName ?? "")", "reason": "\(reply.error?.message ?? "")",
-                ])
-        }
+        noteIfRefused(reply, message)
         if durable || round.isWaiting(for: message.sender) {
             round.add(.reply(reply, to: message, durable: durable))
         } else {
             connection.send(reply)
         }
+    }
+
+    /// Logs a refusal (at debug level: a client's mistake is not the daemon's).
+    func noteIfRefused(_ reply: Message, _ call: Message) {
+        guard reply.kind == .error else { return }
+        logger.debug(
+            "refused",
+            metadata: [
+                "caller": "\(call.sender ?? "")", "member": "\(CallerText.shown(call.member ?? ""))",
+                "error": "\(reply.errorName ?? "")", "reason": "\(reply.error?.message ?? "")",
+            ])
     }
 
     private func handle(_ message: Message) -> Bool {
@@ -269,8 +273,8 @@ import Logging
             if sender.isEmpty || registry.isKnown(sender) {
                 assert(waiting.isEmpty || waiting[sender] == nil, "a known caller has calls waiting for its identity")
                 let method = server.method(of: message)
-                if let method, method.isQuery, calls.isEmpty || calls.count(of: sender) == 0 {
-                    dispatch(message, calling: method)  // a query, with nothing of its caller queued: at once (Daemon+FairDispatch)
+                if let method, answersAtOnce(method, from: sender) {
+                    answerQuery(message, calling: method)
                 } else if !calls.enqueue(QueuedCall(message, method), from: sender, limit: Self.queuedCallsPerConnection) {
                     refuse(message, Self.tooManyWaiting)
                 }

@@ -39,38 +39,60 @@ struct FairDispatchTests {
 
     /// A query (`IsTaskRegistered`, `GetStatus`, `GetAppStatus`) is answered
     /// as soon as it is read, but only when its caller has nothing queued:
-    /// it never overtakes that caller's own earlier calls.
+    /// it never overtakes that caller's own earlier calls, nor their replies;
+    /// and a caller still being identified has its queries wait with its
+    /// other calls.
     @Test func aQueryNeverOvertakesItsCallersEarlierCalls() throws {
         let f = try Fixture()
         let daemonPID = try #require(f.daemon.pid)
-        let app = try f.app("org.example.Orderly")
-        defer { app.close() }
-        // Positive control: the query can say no.
-        #expect(try app.call("IsTaskRegistered", [.string("t0")]) == [.bool(false)])
+        let known = try f.app("org.example.Orderly")
+        defer { known.close() }
+        // Positive control: the query can say no (and the app is known from now on).
+        #expect(try known.call("IsTaskRegistered", [.string("t0")]) == [.bool(false)])
+        // Not known to the daemon yet: its first call makes the daemon ask the bus.
+        let newcomer = try f.app("org.example.Newcomer")
+        defer { newcomer.close() }
+
         // All of it reaches the daemon in one read: it is stopped while the
         // bus queues the calls, and the bus has routed them all once it
         // answers the GetId sent after them.
         let pairs = 20
-        let answers = Mutex<[String: Result<Message, DBusError>]>([:])
+        let answers = Mutex<[(app: String, call: String, answer: Result<Message, DBusError>)]>([])
         kill(daemonPID, SIGSTOP)
         var stopped = true
         defer { if stopped { kill(daemonPID, SIGCONT) } }
-        for n in 0..<pairs {
-            let options = DBusValue.vardict(.options(interval: 3600))
-            app.connection.send(try ServiceClient.message("RegisterTask", [.string("t\(n)"), options], expectsReply: false))
-            app.callAsync(try ServiceClient.message("IsTaskRegistered", [.string("t\(n)")]), timeout: 20_000) { answer in
-                answers.withLock { $0["t\(n)"] = answer }
+        for (app, repliesToRegister) in [(known, false), (newcomer, true)] {
+            let id = app.appID ?? ""
+            for n in 0..<pairs {
+                let register = try ServiceClient.message(
+                    "RegisterTask", [.string("t\(n)"), .vardict(.options(interval: 3600))], expectsReply: repliesToRegister)
+                if repliesToRegister {
+                    app.callAsync(register, timeout: 20_000) { answer in answers.withLock { $0.append((id, "register t\(n)", answer)) } }
+                } else {
+                    app.connection.send(register)
+                }
+                app.callAsync(try ServiceClient.message("IsTaskRegistered", [.string("t\(n)")]), timeout: 20_000) { answer in
+                    answers.withLock { $0.append((id, "query t\(n)", answer)) }
+                }
             }
+            _ = try app.connection.callBus("GetId")
         }
-        _ = try app.connection.callBus("GetId")
         kill(daemonPID, SIGCONT)
         stopped = false
 
-        let seen = try pollUntil("the answers to \(pairs) queries", timeout: 20) {
-            answers.withLock { $0.count == pairs ? $0 : nil }
+        let seen = try pollUntil("the answers to every call", timeout: 20) {
+            answers.withLock { $0.count == 3 * pairs ? $0 : nil }
         }
-        let notYet = seen.filter { (try? $0.value.get().arguments) != [.bool(true)] }.keys.sorted()
-        #expect(notYet.isEmpty, "queried right after registering, these were not registered yet: \(notYet)")
+        for app in [known, newcomer] {
+            let id = app.appID ?? ""
+            let own = seen.filter { $0.app == id }
+            let notYet = own.filter { $0.call.hasPrefix("query") && (try? $0.answer.get().arguments) != [.bool(true)] }.map(\.call)
+            #expect(notYet.isEmpty, "\(id): queried right after registering, not registered yet: \(notYet)")
+        }
+        // The newcomer's replies came in the order of its calls.
+        let order = seen.filter { $0.app == newcomer.appID }.map(\.call)
+        let sent = (0..<pairs).flatMap { ["register t\($0)", "query t\($0)"] }
+        #expect(order == sent, "replies in the order \(order)")
     }
 
     /// A burst of calls that ask for no reply, far more than may wait at
