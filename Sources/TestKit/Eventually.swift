@@ -20,8 +20,14 @@ public func pollUntil<T>(
 
 /// Polls `probe` until it gives a value, without blocking a thread of the
 /// concurrency pool in between; throws after `timeout`.
+///
+/// What an async test waits for is often another task's work (a client
+/// library's own), and the pool has as many threads as cores: on two cores,
+/// tests blocking in synchronous waits can hold both for seconds. So the
+/// default deadline is generous; it bounds a hang and decides nothing in a
+/// run that passes.
 @discardableResult
-public func eventually<T>(_ what: String, timeout: Duration = .seconds(10), _ probe: () throws -> T?) async throws -> T {
+public func eventually<T>(_ what: String, timeout: Duration = .seconds(30), _ probe: () throws -> T?) async throws -> T {
     let deadline = ContinuousClock.now + timeout
     while true {
         if let value = try probe() { return value }

@@ -32,11 +32,11 @@ struct BenchSmokeTests {
         "simulated day: fetches, adaptive",
     ]
 
-    @Test func aQuickRunMeasuresEveryFigure() throws {
+    @Test func aQuickRunMeasuresEveryFigure() async throws {
         let bench = Paths.products.appendingPathComponent("bgfetch-bench").path
         let work = Paths.temporaryDirectory("bgfetch-bench-smoke")
         defer { try? FileManager.default.removeItem(at: work) }
-        let result = try Command.run(
+        let result = try await Command.runOffThePool(
             bench, ["--quick", "--bgfetchd", Paths.bgfetchd, "--work-dir", work.path], timeout: 150)
         #expect(result.status == 0, "\(result)")
         let lines = result.stdout.split(separator: "\n").map(String.init)

@@ -16,16 +16,17 @@ import Testing
 struct StressSmokeTests {
     static var stress: String { Paths.products.appendingPathComponent("bgfetch-stress").path }
 
-    func run(_ part: String, timeout: TimeInterval = 240) throws {
-        let result = try Command.run(
+    /// Waited for off the test threads: the parts run for a minute in all.
+    func run(_ part: String, timeout: TimeInterval = 240) async throws {
+        let result = try await Command.runOffThePool(
             Self.stress, ["--quick", "--part", part, "--bgfetchd", Paths.bgfetchd], timeout: timeout)
         #expect(result.status == 0, "bgfetch-stress --part \(part):\n\(result.stdout)\n\(result.stderr)")
     }
 
-    @Test func fuzzer() throws { try run("fuzz") }
-    @Test func killNineStorm() throws { try run("kill9") }
-    @Test func misbehavingApps() throws { try run("misbehaving") }
-    @Test func churn() throws { try run("churn") }
-    @Test func storageFaults() throws { try run("storage") }
-    @Test func dbusBroker() throws { try run("broker") }
+    @Test func fuzzer() async throws { try await run("fuzz") }
+    @Test func killNineStorm() async throws { try await run("kill9") }
+    @Test func misbehavingApps() async throws { try await run("misbehaving") }
+    @Test func churn() async throws { try await run("churn") }
+    @Test func storageFaults() async throws { try await run("storage") }
+    @Test func dbusBroker() async throws { try await run("broker") }
 }

@@ -67,7 +67,7 @@ final class StreamRecorder<Element: Sendable>: Sendable {
     var items: [Element] { box.value }
 
     /// Waits until `count` elements came and returns them all.
-    func wait(count: Int = 1, timeout: Duration = .seconds(10)) async throws -> [Element] {
+    func wait(count: Int = 1, timeout: Duration = .seconds(30)) async throws -> [Element] {
         try await eventually("\(count) element(s) from a stream", timeout: timeout) {
             let items = self.items
             return items.count >= count ? items : nil

@@ -47,4 +47,22 @@ enum Command {
             stdout: (try? String(contentsOf: outURL, encoding: .utf8)) ?? "",
             stderr: (try? String(contentsOf: errURL, encoding: .utf8)) ?? "")
     }
+
+    /// The same, waited for on a thread of its own, for commands that run
+    /// for long: a test waiting in ``run(_:_:environment:stdin:timeout:)``
+    /// holds one of the threads that run every test's async work, as many as
+    /// there are cores (two here), and tasks of other tests (a client
+    /// library's own, say) stall behind it.
+    @discardableResult
+    static func runOffThePool(
+        _ executable: String, _ arguments: [String], environment: [String: String] = [:], stdin: String? = nil,
+        timeout: TimeInterval = 30
+    ) async throws -> CommandResult {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread {
+                continuation.resume(
+                    with: Result { try run(executable, arguments, environment: environment, stdin: stdin, timeout: timeout) })
+            }.start()
+        }
+    }
 }
