@@ -68,11 +68,21 @@ public final class ObjectServer: Sendable {
     /// (which ``reply(to:calling:)`` routes, answers or refuses).
     public func method(of message: Message) -> Found? {
         let route = message.route
-        guard let interface = route.interface, cPath.matches(route.path),
-            let table = methods.first(where: { $0.interface.matches(interface) }),
-            let entry = table.members.first(where: { $0.name.matches(route.member) })
+        guard let interface = route.interface, cPath.matches(route.path), let table = table(named: interface),
+            let entry = Self.entry(named: route.member, in: table.members)
         else { return nil }
         return Found(entry: entry)
+    }
+
+    /// The declared interface named `interface` (a field libdbus holds).
+    /// Both lookups are asked on every call: inlined, they cost no retains.
+    @inline(__always) private func table(named interface: UnsafePointer<CChar>) -> (interface: CName, members: [Entry])? {
+        methods.first { $0.interface.matches(interface) }
+    }
+
+    /// The method of `members` named `member` (a field libdbus holds).
+    @inline(__always) private static func entry(named member: UnsafePointer<CChar>?, in members: [Entry]) -> Entry? {
+        members.first { $0.name.matches(member) }
     }
 
     /// Path, interface and member are compared in place: a call costs no
@@ -90,7 +100,7 @@ public final class ObjectServer: Sendable {
         }
         guard let interface = route.interface else {
             // No interface field: the member must be unique among our interfaces.
-            let matches = methods.compactMap { table in table.members.first { $0.name.matches(route.member) } }
+            let matches = methods.compactMap { Self.entry(named: route.member, in: $0.members) }
             guard matches.count == 1, let entry = matches.first else {
                 let member = message.member ?? ""
                 if matches.isEmpty, member == "Introspect" {
@@ -102,8 +112,8 @@ public final class ObjectServer: Sendable {
             }
             return try call(entry, message)
         }
-        if let table = methods.first(where: { $0.interface.matches(interface) }) {
-            guard let entry = table.members.first(where: { $0.name.matches(route.member) }) else {
+        if let table = table(named: interface) {
+            guard let entry = Self.entry(named: route.member, in: table.members) else {
                 throw unknownMethod(message.member ?? "", table.interface.text)
             }
             return try call(entry, message)
