@@ -29,7 +29,7 @@ extension Daemon {
 
     /// Whether `method`, called by `sender`, is answered as it is read.
     func answersAtOnce(_ method: ObjectServer.Found, from sender: String) -> Bool {
-        method.isQuery && (calls.isEmpty || calls.count(of: sender) == 0)
+        method.isQuery && calls.count(of: sender) == 0
     }
 
     /// Answers a query as it is read. It stores nothing, so it opens no

@@ -49,9 +49,10 @@ public struct FairQueue<Client: Hashable, Item> {
 
     @inlinable public var isEmpty: Bool { total == 0 }
 
-    /// How many items `client` has waiting.
+    /// How many items `client` has waiting (an empty queue hashes nothing).
     @inlinable public func count(of client: Client) -> Int {
-        slots[client].map { backlogs[$0].items.count } ?? 0
+        guard total > 0 else { return 0 }
+        return slots[client].map { backlogs[$0].items.count } ?? 0
     }
 
     /// Queues `item` behind `client`'s others, unless `client` already has
