@@ -27,7 +27,8 @@ final class ScriptedClient: Sendable {
         let json = String(decoding: try JSONSerialization.data(withJSONObject: operations), as: UTF8.self)
         let command = ["/usr/bin/python3", Paths.fixtures.appendingPathComponent("bus_client.py").path, bus.address, json]
         let asUser = user.map { ["/usr/bin/setpriv", "--reuid=\($0.uid)", "--regid=\($0.gid)", "--clear-groups"] } ?? []
-        process = try BackgroundProcess((asUser + command)[0], Array((asUser + command).dropFirst()))
+        let argv = asUser + command
+        process = try BackgroundProcess(argv[0], Array(argv.dropFirst()))
     }
 
     /// Its output and its error output, for failure messages.
